@@ -1,0 +1,1 @@
+"""Core tokens (JWT) for users, API keys for Apps."""

@@ -1,0 +1,225 @@
+"""The App side of the wire (`/app-ws`, webhooks), as `@mentra/sdk` 2.1.29 speaks it
+(reference/app-protocol.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from glasscloud.protocol.errors import ErrorCode, ProtocolError
+from glasscloud.protocol.jsonio import decode_object, encode, encode_str
+from glasscloud.protocol.validate import LIST, NUM, OBJ, STR, Rules, check_fields, type_name
+
+VIEWS = frozenset({"main", "dashboard"})
+
+# Layouts and the string fields each one needs (reference/app-protocol.md §7).
+LAYOUT_FIELDS: dict[str, tuple[str, ...]] = {
+    "text_wall": ("text",),
+    "double_text_wall": ("topText", "bottomText"),
+    "reference_card": ("title", "text"),
+    "dashboard_card": ("leftText", "rightText"),
+    "bitmap_view": ("data",),
+    "bitmap_animation": (),
+    "clear_view": (),
+}
+
+# App message types this cloud knows but does not implement yet: answered with NOT_SUPPORTED.
+KNOWN_UNSUPPORTED = frozenset(
+    {
+        "dashboard_content_update",
+        "dashboard_mode_change",
+        "dashboard_system_update",
+        "audio_play_request",
+        "audio_stop_request",
+        "photo_request",
+        "rgb_led_control",
+        "rtmp_stream_request",
+        "rtmp_stream_stop",
+        "managed_stream_request",
+        "managed_stream_stop",
+        "stream_status_check",
+        "location_poll_request",
+        "request_wifi_setup",
+        "app_broadcast_message",
+        "app_direct_message",
+        "app_room_join",
+        "app_room_leave",
+    }
+)
+
+_RULES: dict[str, Rules] = {
+    "tpa_connection_init": {
+        "packageName": ((STR,), True),
+        "apiKey": ((STR,), True),
+        "sessionId": ((STR,), True),
+    },
+    "subscription_update": {"subscriptions": ((LIST,), True)},
+    "display_event": {
+        "layout": ((OBJ,), True),
+        "view": ((STR,), False),
+        "durationMs": ((NUM,), False),
+    },
+    "ownership_release": {"reason": ((STR,), False)},
+}
+
+KNOWN_TYPES = frozenset(_RULES) | KNOWN_UNSUPPORTED
+
+
+@dataclass(frozen=True, slots=True)
+class AppMessage:
+    type: str
+    obj: dict[str, Any]
+
+
+def decode_app_message(text: str) -> AppMessage:
+    obj = decode_object(text)
+    msg_type = obj["type"]
+    rules = _RULES.get(msg_type)
+    if rules is None:
+        if msg_type in KNOWN_UNSUPPORTED:
+            return AppMessage(msg_type, obj)
+        raise ProtocolError(
+            ErrorCode.UNKNOWN_MESSAGE_TYPE,
+            f"Unknown message type '{msg_type}'.",
+            "type",
+        )
+    check_fields(msg_type, obj, rules)
+    if msg_type == "display_event":
+        validate_display(obj)
+    return AppMessage(msg_type, obj)
+
+
+def validate_display(obj: dict[str, Any]) -> None:
+    """Reject a malformed layout before it can reach the glasses."""
+    layout = obj["layout"]
+    layout_type = layout.get("layoutType")
+    if layout_type not in LAYOUT_FIELDS:
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD,
+            f"`layout.layoutType` must be one of {', '.join(sorted(LAYOUT_FIELDS))}, "
+            f"got {layout_type!r}.",
+            "layout.layoutType",
+        )
+    for name in LAYOUT_FIELDS[layout_type]:
+        value = layout.get(name)
+        if not isinstance(value, str):
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD,
+                f"`layout.{name}` of a {layout_type} must be a string, got {type_name(value)}.",
+                f"layout.{name}",
+            )
+    if layout_type == "bitmap_animation":
+        frames = layout.get("frames")
+        if not isinstance(frames, list) or not all(isinstance(f, str) for f in frames):
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD,
+                "`layout.frames` of a bitmap_animation must be an array of strings.",
+                "layout.frames",
+            )
+    duration = obj.get("durationMs")
+    if duration is not None and duration < 0:
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "`durationMs` must be >= 0.", "durationMs")
+
+
+def app_session_id(user_id: str, package_name: str) -> str:
+    return f"{user_id}-{package_name}"
+
+
+def user_id_from_session_id(session_id: str, package_name: str) -> str | None:
+    """Strip the known `-<packageName>` suffix (never split on the first hyphen: user ids
+    may contain hyphens)."""
+    suffix = "-" + package_name
+    if session_id.endswith(suffix) and len(session_id) > len(suffix):
+        return session_id[: -len(suffix)]
+    return None
+
+
+# ---- cloud -> App -----------------------------------------------------------------------
+
+
+def connection_ack(
+    session_id: str,
+    settings: list[dict[str, Any]],
+    system_settings: dict[str, Any],
+    capabilities: dict[str, Any] | None,
+    config: dict[str, Any] | None,
+    timestamp: str,
+) -> str:
+    body: dict[str, Any] = {
+        "type": "tpa_connection_ack",
+        "sessionId": session_id,
+        "settings": settings,
+        "mentraosSettings": system_settings,
+        "augmentosSettings": system_settings,
+        "capabilities": capabilities,
+    }
+    if config is not None:
+        body["config"] = config
+    body["timestamp"] = timestamp
+    return encode(body)
+
+
+def connection_error(code: str, message: str, timestamp: str, field: str | None = None) -> str:
+    """The error frame the SDK surfaces as an `error` event (during init and after)."""
+    body: dict[str, Any] = {"type": "tpa_connection_error", "code": code, "message": message}
+    if field:
+        body["field"] = field
+    body["timestamp"] = timestamp
+    return encode(body)
+
+
+def permission_error(details: list[dict[str, str]], timestamp: str) -> str:
+    return encode(
+        {
+            "type": "permission_error",
+            "message": "Some subscriptions were rejected due to missing permissions",
+            "details": details,
+            "timestamp": timestamp,
+        }
+    )
+
+
+def app_stopped(timestamp: str, reason: str | None = None) -> str:
+    body: dict[str, Any] = {"type": "app_stopped"}
+    if reason:
+        body["reason"] = reason
+    body["timestamp"] = timestamp
+    return encode(body)
+
+
+def data_stream_prefix(session_id: str, stream_type: str) -> str:
+    """The constant head of a data_stream frame for one App and one subscription string;
+    finish it with `data_stream_frame`. Built once per subscription, not per message."""
+    return (
+        '{"type":"data_stream","sessionId":'
+        + encode_str(session_id)
+        + ',"streamType":'
+        + encode_str(stream_type)
+        + ',"data":'
+    )
+
+
+def data_stream_frame(prefix: str, data_json: str, timestamp: str) -> str:
+    return prefix + data_json + ',"timestamp":"' + timestamp + '"}'
+
+
+def session_request(session_id: str, user_id: str, ws_url: str, timestamp: str) -> dict[str, Any]:
+    """The start webhook body; both URL fields, as old and new SDKs read different ones."""
+    return {
+        "type": "session_request",
+        "sessionId": session_id,
+        "userId": user_id,
+        "timestamp": timestamp,
+        "mentraOSWebsocketUrl": ws_url,
+        "augmentOSWebsocketUrl": ws_url,
+    }
+
+
+def stop_request(session_id: str, user_id: str, reason: str, timestamp: str) -> dict[str, Any]:
+    return {
+        "type": "stop_request",
+        "sessionId": session_id,
+        "userId": user_id,
+        "reason": reason,
+        "timestamp": timestamp,
+    }

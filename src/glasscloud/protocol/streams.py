@@ -1,0 +1,190 @@
+"""The stream-name grammar of `subscription_update`, and which permission each stream needs.
+
+A subscription keeps two names: `raw`, exactly what the App sent (deliveries must echo it, the
+SDK matches `streamType` by string equality), and `key`, the normalised name routing uses
+(`transcription:fr-FR?hints=en` -> `transcription:fr-FR`; plain `transcription` ->
+`transcription:en-US`, as the reference cloud rewrites it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from glasscloud.protocol.errors import ErrorCode, ProtocolError
+
+WILDCARDS = frozenset({"*", "all"})
+
+# Base stream names the SDK (2.1.29) and the reference cloud know.
+BASE_STREAMS = frozenset(
+    {
+        "button_press",
+        "head_position",
+        "touch_event",
+        "glasses_battery_update",
+        "phone_battery_update",
+        "glasses_connection_state",
+        "location_update",
+        "location_stream",
+        "vps_coordinates",
+        "transcription",
+        "translation",
+        "VAD",
+        "audio_chunk",
+        "phone_notification",
+        "phone_notification_dismissed",
+        "notification_dismissed",
+        "calendar_event",
+        "start_app",
+        "stop_app",
+        "open_dashboard",
+        "core_status_update",
+        "video",
+        "photo_request",
+        "photo_response",
+        "photo_taken",
+        "rtmp_stream_status",
+        "managed_stream_status",
+        "settings_update_request",
+        "custom_message",
+    }
+)
+
+TOUCH_GESTURES = frozenset(
+    {
+        "single_tap",
+        "double_tap",
+        "triple_tap",
+        "long_press",
+        "forward_swipe",
+        "backward_swipe",
+        "up_swipe",
+        "down_swipe",
+    }
+)
+
+LANGUAGE_RE = re.compile(r"^[a-z]{2,3}-[A-Z]{2}$")
+DEFAULT_LANGUAGE = "en-US"
+
+MICROPHONE = "MICROPHONE"
+_PERMISSION_BY_BASE = {
+    "audio_chunk": MICROPHONE,
+    "transcription": MICROPHONE,
+    "translation": MICROPHONE,
+    "VAD": MICROPHONE,
+    "location_update": "LOCATION",
+    "location_stream": "LOCATION",
+    "calendar_event": "CALENDAR",
+    "phone_notification": "READ_NOTIFICATIONS",
+    "phone_notification_dismissed": "READ_NOTIFICATIONS",
+    "notification_dismissed": "READ_NOTIFICATIONS",
+}
+
+MEDIA_BASES = frozenset({"audio_chunk", "transcription", "translation"})
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    raw: str
+    key: str
+    base: str
+
+    @property
+    def is_wildcard(self) -> bool:
+        return self.key in WILDCARDS
+
+    @property
+    def required_permission(self) -> str | None:
+        return required_permission(self.key)
+
+
+def base_of(key: str) -> str:
+    """`transcription:en-US` -> `transcription`; `button_press` -> `button_press`."""
+    head, _, _ = key.partition(":")
+    return head
+
+
+def required_permission(key: str) -> str | None:
+    """The permission a stream needs; None for streams anyone may read (wildcards included:
+    a wildcard subscriber is checked per delivered stream instead)."""
+    return _PERMISSION_BY_BASE.get(base_of(key))
+
+
+def has_permission(granted: frozenset[str] | set[str], required: str | None) -> bool:
+    """`ALL` grants everything; legacy `NOTIFICATIONS` implies `READ_NOTIFICATIONS` only."""
+    if required is None or "ALL" in granted or required in granted:
+        return True
+    return required == "READ_NOTIFICATIONS" and "NOTIFICATIONS" in granted
+
+
+def transcription_key(language: str) -> str:
+    return f"transcription:{language}"
+
+
+def parse_subscription(entry: Any, field: str = "subscriptions") -> Subscription:
+    """Validate one entry of `subscription_update.subscriptions` (a string, or the SDK type's
+    `{"stream": ..., "rate": ...}` object form)."""
+    if isinstance(entry, dict):
+        stream = entry.get("stream")
+        if not isinstance(stream, str):
+            raise ProtocolError(
+                ErrorCode.INVALID_SUBSCRIPTION,
+                "A subscription object needs a string `stream`.",
+                f"{field}.stream",
+            )
+        entry = stream
+    if not isinstance(entry, str) or not entry:
+        raise ProtocolError(
+            ErrorCode.INVALID_SUBSCRIPTION, "A subscription must be a non-empty string.", field
+        )
+    raw = entry
+    if raw in WILDCARDS:
+        return Subscription(raw, raw, raw)
+    head, sep, rest = raw.partition(":")
+    if not sep:
+        if raw == "transcription":
+            return Subscription(raw, transcription_key(DEFAULT_LANGUAGE), "transcription")
+        if raw in BASE_STREAMS:
+            return Subscription(raw, raw, raw)
+        raise _unknown(raw, field)
+    qualifier = rest.split("?", 1)[0]
+    if head == "transcription":
+        if qualifier == "auto" or LANGUAGE_RE.match(qualifier):
+            return Subscription(raw, transcription_key(qualifier), head)
+        raise ProtocolError(
+            ErrorCode.INVALID_SUBSCRIPTION,
+            f"'{raw}' has an invalid language: use a code like en-US (language-REGION) or auto.",
+            field,
+        )
+    if head == "translation":
+        source, to, target = qualifier.partition("-to-")
+        source_ok = source == "all" or LANGUAGE_RE.match(source)
+        if to and source_ok and LANGUAGE_RE.match(target):
+            return Subscription(raw, f"translation:{source}-to-{target}", head)
+        raise ProtocolError(
+            ErrorCode.INVALID_SUBSCRIPTION,
+            f"'{raw}' is not a valid translation stream: use translation:<src>-to-<tgt>, "
+            "e.g. translation:es-ES-to-en-US.",
+            field,
+        )
+    if head == "touch_event":
+        if qualifier in TOUCH_GESTURES:
+            return Subscription(raw, f"touch_event:{qualifier}", head)
+        raise ProtocolError(
+            ErrorCode.INVALID_SUBSCRIPTION,
+            f"'{raw}' names an unknown gesture; known: {', '.join(sorted(TOUCH_GESTURES))}.",
+            field,
+        )
+    if head in ("augmentos", "mentraos") and qualifier:
+        return Subscription(raw, f"augmentos:{qualifier}", "augmentos")
+    raise _unknown(raw, field)
+
+
+def _unknown(raw: str, field: str) -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.INVALID_SUBSCRIPTION,
+        f"'{raw}' is not a stream this cloud knows (e.g. button_press, transcription:en-US, "
+        "touch_event:double_tap, audio_chunk).",
+        field,
+    )

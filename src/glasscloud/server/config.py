@@ -1,0 +1,86 @@
+"""Server configuration: one immutable object built by the CLI (flags and GLASSCLOUD_* env)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_SYSTEM_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+
+
+def default_database_url() -> str:
+    """A SQLite file in the working directory."""
+    return "sqlite:///" + str(Path.cwd() / "glasscloud.db")
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Timing constants (seconds). Defaults are the reference cloud's (reference-behavior.md §1)."""
+
+    glasses_grace: float = 60.0
+    app_start_timeout: float = 5.0
+    app_reconnect_grace: float = 5.0
+    webhook_timeout: float = 10.0
+    webhook_attempts: int = 2
+    webhook_retry_delay: float = 1.0
+    stop_webhook_timeout: float = 5.0
+    mic_debounce: float = 1.0
+    subscription_mic_debounce: float = 0.1
+    auth_timeout: float = 10.0
+    ping_interval: float = 10.0
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8002
+    database: str = field(default_factory=default_database_url)
+    public_url: str | None = None
+    internal_url: str | None = None
+    system_networks: tuple[str, ...] = DEFAULT_SYSTEM_NETWORKS
+    secret: str | None = None
+    log_level: str = "INFO"
+    timings: Timings = field(default_factory=Timings)
+    max_message_bytes: int = 4 * 1024 * 1024
+    app_send_queue: int = 1024
+    glasses_send_queue: int = 1024
+
+    @property
+    def base_url(self) -> str:
+        """The URL Apps and phones use to reach this server."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "localhost"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def app_ws_url(self) -> str:
+        """The App WebSocket URL sent to external Apps in `session_request`."""
+        return _ws_url(self.base_url)
+
+    @property
+    def internal_app_ws_url(self) -> str:
+        """The App WebSocket URL sent to system Apps (beside the server)."""
+        if self.internal_url:
+            return _ws_url(self.internal_url.rstrip("/"))
+        return f"ws://127.0.0.1:{self.port}/app-ws"
+
+    def system_network_objects(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(n, strict=False) for n in self.system_networks]
+
+
+def _ws_url(base: str) -> str:
+    if base.startswith("https://"):
+        base = "wss://" + base[len("https://") :]
+    elif base.startswith("http://"):
+        base = "ws://" + base[len("http://") :]
+    return base + "/app-ws"
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """Read GLASSCLOUD_<NAME> (dashes become underscores)."""
+    return os.environ.get("GLASSCLOUD_" + name.upper().replace("-", "_"), default)

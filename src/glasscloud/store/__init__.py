@@ -1,0 +1,1 @@
+"""Persistence behind a small repository API: SQLite by default, PostgreSQL by URL."""

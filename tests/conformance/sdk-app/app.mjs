@@ -1,0 +1,134 @@
+// Conformance App for glasscloud, built on the real, unmodified @mentra/sdk (see package.json).
+//
+// An ordinary AppServer App. Configuration comes from the environment:
+//   PACKAGE_NAME  package name the App registers as (required)
+//   API_KEY       the App's API key, sent in tpa_connection_init (required)
+//   PORT          HTTP port of the App server (default 7010, the SDK default)
+// The cloud's WebSocket URL is not configured here: it arrives in the session_request webhook.
+//
+// Machine-readable output: one JSON object per line on stdout, always with "event" as the FIRST
+// key (tests/conformance/sdk_app.py parses these). Everything else the SDK prints (pino-pretty,
+// console.log) is noise that the Python side ignores.
+//
+//   {"event":"listening","port":N,"packageName":...}
+//   {"event":"session","sessionId":...,"userId":...}
+//   {"event":"connected","sessionId":...}                       (only for reconnects after onSession)
+//   {"event":"button_press","sessionId":...,"data":{...}}
+//   {"event":"transcription","sessionId":...,"data":{...}}
+//   {"event":"disconnected","sessionId":...,"info":...}
+//   {"event":"error","sessionId":...,"error":{...}}
+//   {"event":"stop","sessionId":...,"userId":...,"reason":...}
+//   {"event":"shutdown","signal":...}
+//   {"event":"fatal","error":{...}}                              (then exit 1)
+//   {"event":"unhandled_rejection","error":{...}}
+
+import { AppServer } from "@mentra/sdk";
+
+function emit(event, fields = {}) {
+  // process.stdout.write on a pipe is synchronous on Linux, so each line is flushed when this
+  // returns; a single write() of < PIPE_BUF bytes is also atomic w.r.t. other writers of fd 1
+  // (pino's transport worker), so our lines are never split.
+  process.stdout.write(JSON.stringify({ event, ...fields }) + "\n");
+}
+
+function describeError(err) {
+  if (err instanceof Error) {
+    const out = { name: err.name, message: err.message };
+    if (err.code !== undefined) out.code = err.code;
+    return out;
+  }
+  if (err && typeof err === "object") {
+    // WebSocketError {code, message, details?}
+    try {
+      return JSON.parse(JSON.stringify(err));
+    } catch {
+      return { message: String(err) };
+    }
+  }
+  return { message: String(err) };
+}
+
+function requireEnv(name) {
+  const value = process.env[name];
+  if (!value) {
+    emit("fatal", { error: { message: `missing environment variable ${name}` } });
+    process.exit(2);
+  }
+  return value;
+}
+
+const PACKAGE_NAME = requireEnv("PACKAGE_NAME");
+const API_KEY = requireEnv("API_KEY");
+const PORT = Number.parseInt(process.env.PORT || "7010", 10);
+if (!Number.isInteger(PORT) || PORT <= 0 || PORT > 65535) {
+  emit("fatal", { error: { message: `invalid PORT ${JSON.stringify(process.env.PORT)}` } });
+  process.exit(2);
+}
+
+class ConformanceApp extends AppServer {
+  async onSession(session, sessionId, userId) {
+    emit("session", { sessionId, userId });
+
+    session.events.onError((err) => {
+      emit("error", { sessionId, error: describeError(err) });
+    });
+    session.events.onDisconnected((info) => {
+      emit("disconnected", { sessionId, info });
+    });
+    // "connected" fires on every ACK; the first one happened before onSession ran, so this only
+    // reports reconnects.
+    session.events.onConnected(() => {
+      emit("connected", { sessionId });
+    });
+
+    // Each handler registration makes the SDK send a (replacing) subscription_update.
+    session.events.onTranscription((data) => {
+      emit("transcription", { sessionId, data });
+      session.layouts.showTextWall("You said: " + data.text);
+    });
+    session.events.onButtonPress((data) => {
+      emit("button_press", { sessionId, data });
+      session.layouts.showTextWall("Button " + data.buttonId + " " + data.pressType);
+    });
+
+    session.layouts.showTextWall("SDK app ready");
+  }
+
+  async onStop(sessionId, userId, reason) {
+    emit("stop", { sessionId, userId, reason });
+    // The default onStop disconnects the session and drops it from the server's maps; without it
+    // the session would linger (and /health would keep counting it).
+    await super.onStop(sessionId, userId, reason);
+  }
+}
+
+process.on("uncaughtException", (err) => {
+  // e.g. EADDRINUSE from the SDK's app.listen(), which has no error handler of its own.
+  emit("fatal", { error: describeError(err) });
+  process.exit(1);
+});
+process.on("unhandledRejection", (err) => {
+  emit("unhandled_rejection", { error: describeError(err) });
+});
+
+const app = new ConformanceApp({
+  packageName: PACKAGE_NAME,
+  apiKey: API_KEY,
+  port: PORT,
+});
+
+// The SDK's constructor already installed SIGTERM/SIGINT handlers that close every session
+// (without ownership_release) and then process.exit(0). Ours only logs and guarantees the exit
+// if the SDK's cleanup ever stalls.
+for (const signal of ["SIGTERM", "SIGINT"]) {
+  process.on(signal, () => {
+    emit("shutdown", { signal });
+    setTimeout(() => process.exit(0), 1500).unref();
+  });
+}
+
+// start() resolves only after the SDK's version check against a hard-coded internet host has
+// finished or failed (3 s axios timeout, errors swallowed), so "listening" can lag the actual
+// listen() by up to ~3 s when there is no network.
+await app.start();
+emit("listening", { port: PORT, packageName: PACKAGE_NAME });
