@@ -116,6 +116,13 @@ def validate_display(obj: dict[str, Any]) -> None:
                 "`layout.frames` of a bitmap_animation must be an array of strings.",
                 "layout.frames",
             )
+    view = obj.get("view", "main")
+    if view not in VIEWS:
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD,
+            f"`view` must be 'main' or 'dashboard', got {view!r}.",
+            "view",
+        )
     duration = obj.get("durationMs")
     if duration is not None and duration < 0:
         raise ProtocolError(ErrorCode.INVALID_FIELD, "`durationMs` must be >= 0.", "durationMs")

@@ -7,29 +7,20 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_SYSTEM_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+from glasscloud.core.timings import Timings
+
+DEFAULT_SYSTEM_NETWORKS = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+)
 
 
 def default_database_url() -> str:
     """A SQLite file in the working directory."""
     return "sqlite:///" + str(Path.cwd() / "glasscloud.db")
-
-
-@dataclass(frozen=True)
-class Timings:
-    """Timing constants (seconds). Defaults are the reference cloud's (reference-behavior.md §1)."""
-
-    glasses_grace: float = 60.0
-    app_start_timeout: float = 5.0
-    app_reconnect_grace: float = 5.0
-    webhook_timeout: float = 10.0
-    webhook_attempts: int = 2
-    webhook_retry_delay: float = 1.0
-    stop_webhook_timeout: float = 5.0
-    mic_debounce: float = 1.0
-    subscription_mic_debounce: float = 0.1
-    auth_timeout: float = 10.0
-    ping_interval: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,24 @@
+"""Counters the core keeps (errors, drops, deliveries); the shell exports them."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+
+class Metrics:
+    """Labelled counters: `inc("app_errors", code="INVALID_FIELD")`."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+
+    def inc(self, name: str, amount: int = 1, **labels: str) -> None:
+        self._counts[(name, tuple(sorted(labels.items())))] += amount
+
+    def get(self, name: str, **labels: str) -> int:
+        return self._counts[(name, tuple(sorted(labels.items())))]
+
+    def total(self, name: str) -> int:
+        return sum(v for (n, _), v in self._counts.items() if n == name)
+
+    def items(self) -> list[tuple[str, dict[str, str], int]]:
+        return [(n, dict(labels), v) for (n, labels), v in sorted(self._counts.items())]

@@ -1,0 +1,78 @@
+"""The small interfaces through which the core talks to the I/O shell."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from glasscloud.store.records import AppRecord
+
+
+class Connection(Protocol):
+    """One WebSocket as the core sees it. Sends never block: the shell queues them (bounded)
+    and reports drops in its own metrics; `close` is queued behind earlier sends."""
+
+    def send_text(self, text: str) -> None: ...
+
+    def send_binary(self, data: bytes) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookOutcome:
+    """The result of one webhook attempt. `retryable` = the App server was not reached or
+    answered 5xx; a 4xx is final."""
+
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+    retryable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StartResult:
+    success: bool
+    package_name: str
+    stage: str | None = None  # WEBHOOK | TIMEOUT | AUTHENTICATION | CONNECTION | STOPPED
+    message: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        if self.success:
+            return {"success": True, "packageName": self.package_name}
+        return {
+            "success": False,
+            "packageName": self.package_name,
+            "error": {"stage": self.stage, "message": self.message},
+        }
+
+
+class SessionEffects(Protocol):
+    """What the core asks the shell to do. Each call returns at once; answers come back
+    through the callbacks, on the event loop that owns the session."""
+
+    def request_app_start(
+        self,
+        app: AppRecord,
+        user_id: str,
+        app_session_id: str,
+        on_outcome: Callable[[WebhookOutcome], None],
+    ) -> None:
+        """POST a `session_request` webhook (one attempt)."""
+        ...
+
+    def request_app_stop(
+        self,
+        app: AppRecord,
+        user_id: str,
+        app_session_id: str,
+        reason: str,
+        on_done: Callable[[], None],
+    ) -> None:
+        """POST a `stop_request` webhook (one attempt, bounded time); `on_done` always runs."""
+        ...
+
+    def save_running_apps(self, user_id: str, packages: list[str]) -> None:
+        """Persist which Apps the user runs, so they come back after a restart."""
+        ...

@@ -1,0 +1,22 @@
+"""Timing constants of the core, in seconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Timing constants (seconds). Defaults are the reference cloud's (reference-behavior.md §1)."""
+
+    glasses_grace: float = 60.0
+    app_start_timeout: float = 5.0
+    app_reconnect_grace: float = 5.0
+    webhook_timeout: float = 10.0
+    webhook_attempts: int = 2
+    webhook_retry_delay: float = 1.0
+    stop_webhook_timeout: float = 5.0
+    mic_debounce: float = 1.0
+    subscription_mic_debounce: float = 0.1
+    auth_timeout: float = 10.0
+    ping_interval: float = 10.0

@@ -1,0 +1,1 @@
+"""The I/O shell: HTTP and WebSocket endpoints, REST routes, outgoing webhooks, wiring."""

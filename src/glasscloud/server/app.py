@@ -1,0 +1,84 @@
+"""Wiring: one `GlasscloudServer` object owns the store, the session registry, the webhook
+client and the aiohttp application. No module-level state."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from glasscloud.core.metrics import Metrics
+from glasscloud.core.registry import SessionRegistry
+from glasscloud.server import app_ws, glasses_ws, rest
+from glasscloud.server.clock import LoopClock
+from glasscloud.server.config import ServerConfig
+from glasscloud.server.effects import HttpEffects, TaskSet
+from glasscloud.store.store import Store
+
+log = logging.getLogger("glasscloud.server")
+
+SERVER_KEY: web.AppKey[GlasscloudServer] = web.AppKey("glasscloud_server")
+
+# Close codes for a shutdown: "service restart" makes glasses clients and the SDK reconnect.
+CLOSE_RESTARTING = 1012
+
+
+class GlasscloudServer:
+    def __init__(self, config: ServerConfig, store: Store, secret: str) -> None:
+        self.config = config
+        self.store = store
+        self.secret = secret
+        self.metrics = Metrics()
+        self.tasks = TaskSet()
+        self.effects = HttpEffects(lambda: self.config, store, self.metrics, self.tasks)
+        self.registry = SessionRegistry(LoopClock(), self.effects, config.timings, self.metrics)
+        self.connections: set[Any] = set()
+        self.web_app = self._build_app()
+        self._runner: web.AppRunner | None = None
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(client_max_size=self.config.max_message_bytes)
+        app[SERVER_KEY] = self
+        app.router.add_get("/glasses-ws", glasses_ws.handle)
+        app.router.add_get("/app-ws", app_ws.handle)
+        rest.add_routes(app)
+        return app
+
+    @property
+    def port(self) -> int:
+        return self.config.port
+
+    async def start(self) -> None:
+        """Bind and serve. With port 0 the bound port is written back into the config, so
+        the URLs sent in webhooks are right."""
+        self._runner = web.AppRunner(self.web_app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
+        await site.start()
+        if self.config.port == 0:
+            port = self._runner.addresses[0][1]
+            self.config = dataclasses.replace(self.config, port=port)
+        log.info(
+            "glasscloud listening",
+            extra={"url": self.config.base_url, "appWsUrl": self.config.app_ws_url},
+        )
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Graceful: tell every glasses and App socket we are restarting (they reconnect),
+        let queued frames and persistence finish, then close."""
+        for conn in list(self.connections):
+            conn.close(CLOSE_RESTARTING, "Server restarting")
+        if self.connections:
+            await asyncio.wait(
+                [asyncio.ensure_future(c.wait_closed(timeout)) for c in list(self.connections)],
+                timeout=timeout,
+            )
+        await self.tasks.drain(timeout)
+        self.tasks.cancel_all()
+        await self.effects.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

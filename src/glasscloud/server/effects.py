@@ -1,0 +1,163 @@
+"""The core's SessionEffects over HTTP and the store: webhooks to App servers, and
+persistence of which Apps each user runs. Every call returns at once and runs as a task."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import aiohttp
+
+from glasscloud.core.metrics import Metrics
+from glasscloud.core.ports import WebhookOutcome
+from glasscloud.protocol import app as app_wire
+from glasscloud.protocol.jsonio import iso_timestamp
+from glasscloud.server.config import ServerConfig
+from glasscloud.store.records import AppRecord
+from glasscloud.store.store import Store
+
+log = logging.getLogger("glasscloud.webhooks")
+
+
+class TaskSet:
+    """Background tasks we own, so shutdown can wait for them and errors get logged."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    async def drain(self, timeout: float) -> None:
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+    def cancel_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+
+class HttpEffects:
+    def __init__(
+        self,
+        config_ref: Callable[[], ServerConfig],
+        store: Store,
+        metrics: Metrics,
+        tasks: TaskSet,
+    ) -> None:
+        self._config = config_ref
+        self._store = store
+        self._metrics = metrics
+        self._tasks = tasks
+        self._http: aiohttp.ClientSession | None = None
+        self._running_wanted: dict[str, list[str]] = {}
+        self._running_writers: set[str] = set()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, limit_per_host=64)
+            )
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    def ws_url_for(self, app: AppRecord) -> str:
+        """System Apps run beside the server and get the internal URL; others the public one."""
+        config = self._config()
+        return config.internal_app_ws_url if app.is_system else config.app_ws_url
+
+    def request_app_start(
+        self,
+        app: AppRecord,
+        user_id: str,
+        app_session_id: str,
+        on_outcome: Callable[[WebhookOutcome], None],
+    ) -> None:
+        payload = app_wire.session_request(
+            app_session_id, user_id, self.ws_url_for(app), _now_iso()
+        )
+        timeout = self._config().timings.webhook_timeout
+
+        async def run() -> None:
+            outcome = await self._post(app, payload, timeout)
+            on_outcome(outcome)
+
+        self._tasks.spawn(run())
+
+    def request_app_stop(
+        self,
+        app: AppRecord,
+        user_id: str,
+        app_session_id: str,
+        reason: str,
+        on_done: Callable[[], None],
+    ) -> None:
+        payload = app_wire.stop_request(app_session_id, user_id, reason, _now_iso())
+        timeout = self._config().timings.stop_webhook_timeout
+
+        async def run() -> None:
+            try:
+                await self._post(app, payload, timeout)
+            finally:
+                on_done()
+
+        self._tasks.spawn(run())
+
+    async def _post(
+        self, app: AppRecord, payload: dict[str, Any], timeout: float
+    ) -> WebhookOutcome:
+        url = app.public_url.rstrip("/") + "/webhook"
+        kind = payload["type"]
+        try:
+            async with self._client().post(
+                url, json=payload, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as response:
+                await response.read()
+                status = response.status
+        except TimeoutError:
+            self._metrics.inc("webhook_failures", kind=kind, reason="timeout")
+            return WebhookOutcome(False, None, f"no answer within {timeout:g} s", retryable=True)
+        except aiohttp.ClientError as exc:
+            self._metrics.inc("webhook_failures", kind=kind, reason="unreachable")
+            return WebhookOutcome(False, None, f"App server unreachable ({exc})", retryable=True)
+        if 200 <= status < 300:
+            self._metrics.inc("webhooks_ok", kind=kind)
+            return WebhookOutcome(True, status)
+        self._metrics.inc("webhook_failures", kind=kind, reason=f"http_{status // 100}xx")
+        return WebhookOutcome(False, status, f"HTTP {status}", retryable=status >= 500)
+
+    def save_running_apps(self, user_id: str, packages: list[str]) -> None:
+        """Coalesced per user: only the newest list is written, one write at a time, in order."""
+        self._running_wanted[user_id] = list(packages)
+        if user_id not in self._running_writers:
+            self._running_writers.add(user_id)
+            self._tasks.spawn(self._write_running(user_id))
+
+    async def _write_running(self, user_id: str) -> None:
+        try:
+            while user_id in self._running_wanted:
+                packages = self._running_wanted.pop(user_id)
+                try:
+                    await self._store.set_running_apps(user_id, packages)
+                except Exception:
+                    log.exception("could not persist running Apps", extra={"userId": user_id})
+        finally:
+            self._running_writers.discard(user_id)
+
+
+def _now_iso() -> str:
+    return iso_timestamp(time.time())

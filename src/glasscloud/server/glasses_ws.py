@@ -1,0 +1,188 @@
+"""`/glasses-ws`: the phone/glasses connection.
+
+Authentication: `Authorization: Bearer <core token>` at the upgrade (a bad token is refused
+with HTTP 401 and a JSON `connection_error`, no upgrade). Clients that cannot set headers
+connect without one and must send `connection_init` with `coreToken` first.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from aiohttp import WSMsgType, web
+
+from glasscloud.auth.tokens import TokenError, verify_core_token
+from glasscloud.core.session import UserSession
+from glasscloud.protocol import glasses as wire
+from glasscloud.protocol.errors import ErrorCode, ProtocolError
+from glasscloud.protocol.jsonio import iso_timestamp
+from glasscloud.server.connection import WsConnection
+
+if TYPE_CHECKING:
+    from glasscloud.server.app import GlasscloudServer
+
+log = logging.getLogger("glasscloud.glasses")
+
+
+def _now() -> str:
+    return iso_timestamp(time.time())
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (scheme case-insensitive)."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return ""
+    return token.strip()
+
+
+def _refuse(code: str, message: str) -> web.Response:
+    return web.json_response(
+        {"type": "connection_error", "code": code, "message": message, "timestamp": _now()},
+        status=401,
+    )
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    from glasscloud.server.app import SERVER_KEY
+
+    server = request.app[SERVER_KEY]
+    header = request.headers.get("Authorization")
+    user_id: str | None = None
+    if header is not None or "token" in request.query:
+        token = bearer_token(header) if header is not None else request.query.get("token")
+        try:
+            user_id = verify_core_token(server.secret, token or None)
+        except TokenError as error:
+            server.metrics.inc("glasses_auth_failures", code=error.code)
+            return _refuse(error.code, error.message)
+
+    ws = web.WebSocketResponse(
+        heartbeat=server.config.timings.ping_interval,
+        max_msg_size=server.config.max_message_bytes,
+        compress=False,
+    )
+    await ws.prepare(request)
+    conn = WsConnection(ws, server.config.glasses_send_queue, server.metrics, "glasses")
+    server.connections.add(conn)
+    try:
+        if user_id is None:
+            user_id = await _authenticate_by_message(server, ws, conn)
+            if user_id is None:
+                await conn.wait_closed()
+                return ws
+        await _serve(server, ws, conn, user_id)
+    finally:
+        server.connections.discard(conn)
+        conn.finish()
+    return ws
+
+
+async def _authenticate_by_message(
+    server: GlasscloudServer, ws: web.WebSocketResponse, conn: WsConnection
+) -> str | None:
+    """For clients without headers: the first frame must be `connection_init` + coreToken."""
+    try:
+        msg = await ws.receive(timeout=server.config.timings.auth_timeout)
+    except TimeoutError:
+        _reject(
+            conn,
+            ErrorCode.MISSING_TOKEN,
+            "No core token: send `Authorization: Bearer "
+            "<token>` at the upgrade or `connection_init` with `coreToken` first.",
+        )
+        return None
+    if msg.type is not WSMsgType.TEXT:
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+            return None
+        _reject(
+            conn,
+            ErrorCode.MISSING_TOKEN,
+            "The first frame must be a `connection_init` text frame carrying `coreToken`.",
+        )
+        return None
+    try:
+        first = wire.decode_glasses_message(msg.data)
+    except ProtocolError as error:
+        _reject(conn, error.code, error.message, error.field)
+        return None
+    token = first.obj.get("coreToken") if first.type == "connection_init" else None
+    try:
+        return verify_core_token(server.secret, token)
+    except TokenError as error:
+        server.metrics.inc("glasses_auth_failures", code=error.code)
+        _reject(conn, error.code, error.message, "coreToken")
+        return None
+
+
+def _reject(conn: WsConnection, code: str, message: str, field: str | None = None) -> None:
+    conn.send_text(wire.connection_error(code, message, _now(), field))
+    conn.close(1008, "Authentication failed")
+
+
+async def _serve(
+    server: GlasscloudServer, ws: web.WebSocketResponse, conn: WsConnection, user_id: str
+) -> None:
+    user = await server.store.get_user(user_id)
+    session, created = server.registry.get_or_create(user_id, user.settings)
+    session.attach_glasses(conn)
+    session.log.info("glasses connected (%s)", "new session" if created else "resumed")
+    if created and user.running_apps:
+        server.tasks.spawn(_restart_previous(server, session, list(user.running_apps)))
+    try:
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                _on_text(server, session, conn, msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                session.handle_glasses_audio(msg.data)
+            elif msg.type is WSMsgType.ERROR:
+                break
+    finally:
+        session.glasses_closed(conn)
+
+
+def _on_text(server: GlasscloudServer, session: UserSession, conn: WsConnection, text: str) -> None:
+    try:
+        msg = wire.decode_glasses_message(text)
+    except ProtocolError as error:
+        server.metrics.inc("glasses_errors", code=error.code.value)
+        session.log.info("rejected glasses message: %s", error.message)
+        conn.send_text(wire.connection_error(error.code, error.message, _now(), error.field))
+        return
+    if msg.type == "start_app":
+        server.tasks.spawn(start_app(server, session, msg.obj["packageName"], conn))
+        return
+    session.handle_glasses_message(msg)
+
+
+async def start_app(
+    server: GlasscloudServer, session: UserSession, package_name: str, conn: WsConnection
+) -> None:
+    record = await server.store.get_app(package_name)
+    if record is None:
+        server.metrics.inc("glasses_errors", code=ErrorCode.PACKAGE_NOT_FOUND.value)
+        conn.send_text(
+            wire.connection_error(
+                ErrorCode.PACKAGE_NOT_FOUND,
+                f"No App is registered as '{package_name}'.",
+                _now(),
+                "packageName",
+            )
+        )
+        return
+    session.start_app(record)
+
+
+async def _restart_previous(
+    server: GlasscloudServer, session: UserSession, packages: list[str]
+) -> None:
+    """A new session brings back the Apps the user ran before (after a glasses absence past
+    the grace period, or a server restart); the glasses see each as loading -> running."""
+    for package_name in packages:
+        record = await server.store.get_app(package_name)
+        if record is not None and not session.disposed:
+            session.start_app(record)

@@ -1,0 +1,132 @@
+"""REST routes for the phone: list, start and stop Apps (Bearer core token), and health."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from glasscloud.auth.tokens import TokenError, verify_core_token
+from glasscloud.core.ports import StartResult
+from glasscloud.protocol.jsonio import iso_timestamp
+from glasscloud.server.glasses_ws import bearer_token
+
+if TYPE_CHECKING:
+    from glasscloud.server.app import GlasscloudServer
+
+# HTTP status for a failed start, by stage.
+_START_STATUS = {"WEBHOOK": 502, "TIMEOUT": 504, "STOPPED": 409, "CONNECTION": 409}
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/health", health)
+    for prefix in ("/apps", "/api/apps"):
+        app.router.add_get(prefix, list_apps)
+        app.router.add_post(prefix + "/{package}/start", start_app)
+        app.router.add_post(prefix + "/{package}/stop", stop_app)
+
+
+def _server(request: web.Request) -> GlasscloudServer:
+    from glasscloud.server.app import SERVER_KEY
+
+    return request.app[SERVER_KEY]
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response(
+        {"success": False, "error": {"code": code, "message": message}}, status=status
+    )
+
+
+def _user(request: web.Request) -> str:
+    """The user of a `Authorization: Bearer <core token>` request, or a 401 response."""
+    server = _server(request)
+    token = bearer_token(request.headers.get("Authorization"))
+    try:
+        return verify_core_token(server.secret, token or None)
+    except TokenError as error:
+        raise web.HTTPUnauthorized(
+            text=web.json_response(
+                {"success": False, "error": {"code": error.code, "message": error.message}}
+            ).text,
+            content_type="application/json",
+        ) from None
+
+
+async def health(request: web.Request) -> web.Response:
+    server = _server(request)
+    return web.json_response(
+        {
+            "status": "ok",
+            "sessions": len(server.registry),
+            "timestamp": iso_timestamp(time.time()),
+        }
+    )
+
+
+async def list_apps(request: web.Request) -> web.Response:
+    user_id = _user(request)
+    server = _server(request)
+    session = server.registry.get(user_id)
+    data: list[dict[str, Any]] = []
+    for record in await server.store.list_apps():
+        state = session.app_state(record.package_name) if session else None
+        entry = record.public_view()
+        entry["is_running"] = state == "running"
+        entry["is_foreground"] = state == "running" and record.app_type == "standard"
+        entry["state"] = state or "stopped"
+        data.append(entry)
+    return web.json_response({"success": True, "data": data})
+
+
+async def start_app(request: web.Request) -> web.Response:
+    user_id = _user(request)
+    server = _server(request)
+    package_name = request.match_info["package"]
+    session = server.registry.get(user_id)
+    if session is None:
+        return _error(
+            409, "NO_SESSION", f"{user_id} has no live glasses session; connect the glasses first."
+        )
+    record = await server.store.get_app(package_name)
+    if record is None:
+        return _error(404, "PACKAGE_NOT_FOUND", f"No App is registered as '{package_name}'.")
+    done: asyncio.Future[StartResult] = asyncio.get_running_loop().create_future()
+
+    def finish(result: StartResult) -> None:
+        if not done.done():
+            done.set_result(result)
+
+    session.start_app(record, finish)
+    timings = server.config.timings
+    budget = timings.app_start_timeout + timings.webhook_retry_delay + 5.0
+    try:
+        result = await asyncio.wait_for(done, budget)
+    except TimeoutError:
+        result = StartResult(False, package_name, "TIMEOUT", "No outcome in time.")
+    if result.success:
+        return web.json_response(
+            {"success": True, "data": {"status": "started", "packageName": package_name}}
+        )
+    return web.json_response(
+        {
+            "success": False,
+            "data": {"status": "failed", "packageName": package_name},
+            "error": {"stage": result.stage, "message": result.message},
+        },
+        status=_START_STATUS.get(result.stage or "", 500),
+    )
+
+
+async def stop_app(request: web.Request) -> web.Response:
+    user_id = _user(request)
+    server = _server(request)
+    package_name = request.match_info["package"]
+    session = server.registry.get(user_id)
+    if session is None or not session.stop_app(package_name, "user_disabled"):
+        return _error(409, "NOT_RUNNING", f"{package_name} is not running for {user_id}.")
+    return web.json_response(
+        {"success": True, "data": {"status": "stopped", "packageName": package_name}}
+    )
