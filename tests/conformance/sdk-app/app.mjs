@@ -73,6 +73,11 @@ class ConformanceApp extends AppServer {
       emit("error", { sessionId, error: describeError(err) });
     });
     session.events.onDisconnected((info) => {
+      // info is a string or {message, code, reason, wasClean, permanent?, sessionEnded?}; the SDK
+      // passes ws's close reason through as a Buffer, which would serialise as {type:"Buffer"}.
+      if (info && typeof info === "object" && Buffer.isBuffer(info.reason)) {
+        info = { ...info, reason: info.reason.toString("utf8") };
+      }
       emit("disconnected", { sessionId, info });
     });
     // "connected" fires on every ACK; the first one happened before onSession ran, so this only
@@ -117,9 +122,10 @@ const app = new ConformanceApp({
   port: PORT,
 });
 
-// The SDK's constructor already installed SIGTERM/SIGINT handlers that close every session
-// (without ownership_release) and then process.exit(0). Ours only logs and guarantees the exit
-// if the SDK's cleanup ever stalls.
+// The SDK's constructor already installed SIGTERM/SIGINT handlers (they run before this one):
+// AppServer.stop() closes every session without ownership_release, then process.exit(0), which
+// takes ~0.2 s (pino flushes its log worker thread). Ours only logs and guarantees the exit
+// should the SDK's cleanup ever stall.
 for (const signal of ["SIGTERM", "SIGINT"]) {
   process.on(signal, () => {
     emit("shutdown", { signal });

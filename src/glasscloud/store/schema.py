@@ -1,0 +1,71 @@
+"""Table definitions used to build queries. The DDL that creates them lives in migrations.py.
+
+JSON columns are plain text holding json.dumps output, identical on SQLite and PostgreSQL.
+Timestamps are naive UTC datetimes (TIMESTAMP without time zone on both).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("package_name", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("public_url", Text, nullable=False),
+    Column("app_type", Text, nullable=False),
+    Column("is_system", Boolean, nullable=False),
+    Column("permissions", Text, nullable=False),  # JSON list of permission names
+    Column("settings_schema", Text, nullable=False),  # JSON list of setting definitions
+    Column("api_key_hash", Text, nullable=False),
+    Column("key_version", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", Text, primary_key=True),  # lower-cased e-mail
+    Column("settings", Text, nullable=False),  # JSON object
+    Column("created_at", DateTime, nullable=False),
+)
+
+# No foreign keys: a user may run or configure a package the store does not know (yet),
+# and nothing is ever deleted, so they would only add ways to fail.
+user_apps = Table(
+    "user_apps",
+    metadata,
+    Column("user_id", Text, nullable=False),
+    Column("package_name", Text, nullable=False),
+    Column("running", Boolean, nullable=False),
+    Column("settings", Text, nullable=False),  # JSON object: setting key -> value
+    Column("last_active_at", DateTime, nullable=True),
+    PrimaryKeyConstraint("user_id", "package_name"),
+)
+
+server_meta = Table(
+    "server_meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", DateTime, nullable=False),
+)

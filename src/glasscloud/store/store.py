@@ -1,0 +1,319 @@
+"""The Store: every read and write glasscloud makes to its database, as plain records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import Row, Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from glasscloud.auth.apikeys import generate_api_key, hash_api_key
+from glasscloud.auth.tokens import generate_secret
+from glasscloud.store import validation
+from glasscloud.store.engine import WRITE, create_engine
+from glasscloud.store.errors import AppExists, AppNotFound, StoreError
+from glasscloud.store.migrations import migrate
+from glasscloud.store.records import AppRecord, UserRecord
+from glasscloud.store.schema import apps, server_meta, user_apps, users
+from glasscloud.store.urls import parse_database_url
+
+SECRET_META_KEY = "token_secret"
+
+
+def _now() -> datetime:
+    """Naive UTC: the columns are TIMESTAMP without time zone on every backend."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _reason(exc: DBAPIError) -> str:
+    return str(exc.orig).strip() or type(exc.orig).__name__
+
+
+class Store:
+    """Apps, users, per-user App state and server metadata, on SQLite or PostgreSQL.
+
+    Open with `await Store.open(url)` (which migrates the schema) and close with `close()`,
+    or `async with await Store.open(url) as store:`. Database failures surface as StoreError.
+    """
+
+    def __init__(self, engine: AsyncEngine, url: str) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**{WRITE: True})
+        self._dialect = engine.dialect.name
+        self.url = url
+        """The async database URL with any password hidden (safe to log)."""
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        """Connect to `url` and bring its schema up to date."""
+        db = parse_database_url(url)
+        safe_url = make_url(db.async_url).render_as_string(hide_password=True)
+        store = cls(create_engine(db), safe_url)
+        try:
+            async with store._transaction(True, f"cannot open the database {safe_url}") as conn:
+                await migrate(conn)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- server metadata -------------------------------------------------------------------
+
+    async def get_or_create_secret(self) -> str:
+        """The token-signing secret, generated on first use and kept forever.
+
+        Insert-if-absent then read back, so two processes starting at once agree on one.
+        """
+        async with self._transaction(write=True) as conn:
+            await conn.execute(
+                self._insert(server_meta)
+                .values(key=SECRET_META_KEY, value=generate_secret())
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            query = select(server_meta.c.value).where(server_meta.c.key == SECRET_META_KEY)
+            return (await conn.execute(query)).scalar_one()
+
+    # -- apps ------------------------------------------------------------------------------
+
+    async def create_app(
+        self,
+        package_name: str,
+        name: str,
+        public_url: str,
+        app_type: str = "background",
+        is_system: bool = False,
+        permissions: Sequence[str] = (),
+        settings_schema: Sequence[dict] = (),
+    ) -> tuple[AppRecord, str]:
+        """Register an App. Returns its record and its raw API key (only the hash is kept)."""
+        key = generate_api_key()
+        record = AppRecord(
+            package_name=validation.package_name(package_name),
+            name=validation.app_name(name),
+            public_url=validation.public_url(public_url),
+            app_type=validation.app_type(app_type),
+            is_system=bool(is_system),
+            permissions=validation.permissions(permissions),
+            settings_schema=validation.settings_schema(settings_schema),
+            api_key_hash=hash_api_key(key),
+            key_version=1,
+        )
+        now = _now()
+        statement = (
+            self._insert(apps)
+            .values(
+                package_name=record.package_name,
+                name=record.name,
+                public_url=record.public_url,
+                app_type=record.app_type,
+                is_system=record.is_system,
+                permissions=validation.to_json(list(record.permissions), "permissions"),
+                settings_schema=validation.to_json(list(record.settings_schema), "settings_schema"),
+                api_key_hash=record.api_key_hash,
+                key_version=record.key_version,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["package_name"])
+        )
+        async with self._transaction(write=True) as conn:
+            result = await conn.execute(statement)
+            if result.rowcount == 0:
+                raise AppExists(record.package_name)
+        return record, key
+
+    async def get_app(self, package_name: str) -> AppRecord | None:
+        async with self._transaction() as conn:
+            query = select(apps).where(apps.c.package_name == package_name)
+            row = (await conn.execute(query)).first()
+        return _app_record(row) if row is not None else None
+
+    async def list_apps(self) -> list[AppRecord]:
+        """All Apps, sorted by package name."""
+        async with self._transaction() as conn:
+            rows = (await conn.execute(select(apps).order_by(apps.c.package_name))).all()
+        return [_app_record(row) for row in rows]
+
+    async def rotate_api_key(self, package_name: str) -> str:
+        """Give the App a new key; the old one stops working at once. Returns the new key."""
+        key = generate_api_key()
+        statement = (
+            update(apps)
+            .where(apps.c.package_name == package_name)
+            .values(
+                api_key_hash=hash_api_key(key),
+                key_version=apps.c.key_version + 1,
+                updated_at=_now(),
+            )
+        )
+        async with self._transaction(write=True) as conn:
+            if (await conn.execute(statement)).rowcount == 0:
+                raise AppNotFound(package_name)
+        return key
+
+    # -- users -----------------------------------------------------------------------------
+
+    async def get_user(self, user_id: str) -> UserRecord:
+        """The user's record; a default (no running apps, no settings) if never stored."""
+        uid = validation.user_id(user_id)
+        async with self._transaction() as conn:
+            settings_json = (
+                await conn.execute(select(users.c.settings).where(users.c.user_id == uid))
+            ).scalar_one_or_none()
+            running = (
+                await conn.execute(
+                    select(user_apps.c.package_name)
+                    .where(user_apps.c.user_id == uid, user_apps.c.running.is_(True))
+                    .order_by(user_apps.c.package_name)
+                )
+            ).scalars()
+            running_apps = tuple(running)
+        settings = json.loads(settings_json) if settings_json else {}
+        return UserRecord(user_id=uid, running_apps=running_apps, settings=settings)
+
+    async def set_running_apps(self, user_id: str, packages: Sequence[str]) -> None:
+        """Mark exactly `packages` as running for the user; every other App as stopped."""
+        uid = validation.user_id(user_id)
+        if isinstance(packages, str):
+            raise StoreError("packages must be a list of package names, not a single string")
+        wanted = sorted({validation.package_name(p, "running app") for p in packages})
+        now = _now()
+        stop_others = (
+            update(user_apps)
+            .where(user_apps.c.user_id == uid, user_apps.c.running.is_(True))
+            .values(running=False)
+        )
+        if wanted:
+            stop_others = stop_others.where(user_apps.c.package_name.not_in(wanted))
+        async with self._transaction(write=True) as conn:
+            await self._ensure_user(conn, uid, now)
+            await conn.execute(stop_others)
+            for package in wanted:
+                await conn.execute(
+                    self._insert(user_apps)
+                    .values(
+                        user_id=uid,
+                        package_name=package,
+                        running=True,
+                        settings="{}",
+                        last_active_at=now,
+                    )
+                    .on_conflict_do_update(
+                        index_elements=["user_id", "package_name"],
+                        set_={"running": True, "last_active_at": now},
+                    )
+                )
+
+    async def set_user_settings(self, user_id: str, settings: dict) -> None:
+        """Replace the user's settings object."""
+        uid = validation.user_id(user_id)
+        encoded = validation.to_json(validation.json_object(settings, "settings"), "settings")
+        async with self._transaction(write=True) as conn:
+            await conn.execute(
+                self._insert(users)
+                .values(user_id=uid, settings=encoded, created_at=_now())
+                .on_conflict_do_update(index_elements=["user_id"], set_={"settings": encoded})
+            )
+
+    # -- per-user App settings ------------------------------------------------------------
+
+    async def get_app_settings(self, user_id: str, package_name: str) -> dict[str, Any]:
+        """The user's stored values for the App's settings ({} if none)."""
+        uid = validation.user_id(user_id)
+        query = select(user_apps.c.settings).where(
+            user_apps.c.user_id == uid, user_apps.c.package_name == package_name
+        )
+        async with self._transaction() as conn:
+            stored = (await conn.execute(query)).scalar_one_or_none()
+        return json.loads(stored) if stored else {}
+
+    async def set_app_settings(
+        self, user_id: str, package_name: str, values: dict[str, Any]
+    ) -> None:
+        """Merge `values` (setting key -> value) into the user's stored values for the App."""
+        uid = validation.user_id(user_id)
+        package = validation.package_name(package_name)
+        values = validation.json_object(values, "app settings")
+        validation.to_json(values, "app settings")  # fail before touching the database
+        now = _now()
+        key = (user_apps.c.user_id == uid, user_apps.c.package_name == package)
+        async with self._transaction(write=True) as conn:
+            await self._ensure_user(conn, uid, now)
+            await conn.execute(
+                self._insert(user_apps)
+                .values(user_id=uid, package_name=package, running=False, settings="{}")
+                .on_conflict_do_nothing(index_elements=["user_id", "package_name"])
+            )
+            # FOR UPDATE serialises concurrent merges on PostgreSQL; SQLite's BEGIN IMMEDIATE
+            # already holds the write lock.
+            query = select(user_apps.c.settings).where(*key).with_for_update()
+            merged = json.loads((await conn.execute(query)).scalar_one() or "{}")
+            merged.update(values)
+            await conn.execute(
+                update(user_apps)
+                .where(*key)
+                .values(settings=validation.to_json(merged, "app settings"))
+            )
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _transaction(
+        self, write: bool = False, failure: str = "the database operation failed"
+    ) -> AsyncIterator[AsyncConnection]:
+        """A transaction (write: take the write lock first); database failures become
+        StoreError("<failure>: <driver's reason>"), the cause kept for logs."""
+        engine = self._writer if write else self._engine
+        try:
+            async with engine.begin() as conn:
+                yield conn
+        except DBAPIError as exc:
+            raise StoreError(f"{failure}: {_reason(exc)}") from exc
+
+    def _insert(self, table: Table) -> Any:
+        """INSERT supporting ON CONFLICT for this backend."""
+        dialect = postgresql if self._dialect == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    async def _ensure_user(self, conn: AsyncConnection, uid: str, now: datetime) -> None:
+        await conn.execute(
+            self._insert(users)
+            .values(user_id=uid, settings="{}", created_at=now)
+            .on_conflict_do_nothing(index_elements=["user_id"])
+        )
+
+
+def _app_record(row: Row[Any]) -> AppRecord:
+    return AppRecord(
+        package_name=row.package_name,
+        name=row.name,
+        public_url=row.public_url,
+        app_type=row.app_type,
+        is_system=bool(row.is_system),
+        permissions=tuple(json.loads(row.permissions)),
+        settings_schema=tuple(json.loads(row.settings_schema)),
+        api_key_hash=row.api_key_hash,
+        key_version=row.key_version,
+    )

@@ -1,0 +1,430 @@
+"""The Store against a real SQLite file in a temporary directory."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, inspect
+
+from glasscloud.auth.apikeys import hash_api_key, verify_api_key
+from glasscloud.store import AppExists, AppNotFound, AppRecord, Store, StoreError, UserRecord
+from glasscloud.store.migrations import LATEST_VERSION
+from glasscloud.store.schema import metadata
+
+SCHEMA = ({"key": "language", "type": "select", "defaultValue": "en"},)
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/glass.db"
+
+
+@pytest.fixture
+async def store(url: str):
+    store = await Store.open(url)
+    yield store
+    await store.close()
+
+
+async def _scalar(store: Store, sql: str):
+    async with store._engine.connect() as conn:
+        return (await conn.exec_driver_sql(sql)).scalar()
+
+
+# -- opening, schema, migrations -------------------------------------------------------------
+
+
+async def test_open_creates_the_file_in_wal_mode_with_a_busy_timeout(url, tmp_path):
+    async with await Store.open(url) as store:
+        assert (tmp_path / "glass.db").is_file()
+        assert await _scalar(store, "PRAGMA journal_mode") == "wal"
+        assert await _scalar(store, "PRAGMA busy_timeout") >= 1000
+
+
+async def test_schema_matches_the_table_definitions(store):
+    async with store._engine.connect() as conn:
+        actual = await conn.run_sync(
+            lambda sync: {
+                table: {c["name"] for c in inspect(sync).get_columns(table)}
+                for table in inspect(sync).get_table_names()
+            }
+        )
+    expected = {t.name: {c.name for c in t.columns} for t in metadata.sorted_tables}
+    assert actual == expected
+
+
+async def test_migrations_run_once(url):
+    for _ in range(3):
+        async with await Store.open(url) as store:
+            assert await _scalar(store, "SELECT COUNT(*) FROM schema_version") == LATEST_VERSION
+            assert await _scalar(store, "SELECT MAX(version) FROM schema_version") == (
+                LATEST_VERSION
+            )
+
+
+async def test_a_database_from_a_newer_glasscloud_is_refused(url):
+    async with await Store.open(url) as store, store._engine.begin() as conn:
+        await conn.exec_driver_sql(
+            f"INSERT INTO schema_version VALUES ({LATEST_VERSION + 1}, '2030-01-01 00:00:00')"
+        )
+    with pytest.raises(StoreError, match="upgrade glasscloud"):
+        await Store.open(url)
+
+
+async def test_missing_directory_is_an_error_not_created(tmp_path):
+    missing = tmp_path / "nope" / "deeper"
+    with pytest.raises(StoreError) as info:
+        await Store.open(f"sqlite:///{missing}/glass.db")
+    assert str(missing) in info.value.message
+    assert "does not exist" in info.value.message
+    assert not missing.exists()
+
+
+async def test_a_directory_as_database_path_is_an_error(tmp_path):
+    with pytest.raises(StoreError, match="is a directory"):
+        await Store.open(f"sqlite:///{tmp_path}")
+
+
+async def test_a_file_that_is_not_a_database_is_an_error(tmp_path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(StoreError) as info:
+        await Store.open(f"sqlite:///{path}")
+    assert info.value.message.startswith("cannot open the database")
+    assert "\n" not in info.value.message
+
+
+async def test_unsupported_url_is_an_error():
+    with pytest.raises(StoreError, match="unsupported database URL 'mysql://x/y'"):
+        await Store.open("mysql://x/y")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("asyncpg") is not None, reason="asyncpg present")
+async def test_postgres_without_asyncpg_names_the_missing_driver():
+    with pytest.raises(StoreError, match="asyncpg"):
+        await Store.open("postgresql://glass@127.0.0.1/glass")
+
+
+async def test_in_memory_database_works():
+    async with await Store.open("sqlite://") as store:
+        await store.create_app("com.example.mem", "Mem", "http://127.0.0.1:9")
+        assert [a.package_name for a in await store.list_apps()] == ["com.example.mem"]
+
+
+async def test_writes_take_the_write_lock_first_and_reads_do_not(store):
+    begins: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        if statement.startswith("BEGIN"):
+            begins.append(statement)
+
+    event.listen(store._engine.sync_engine, "before_cursor_execute", record)
+    await store.set_user_settings("a@example.com", {"x": 1})
+    await store.get_user("a@example.com")
+    assert begins == ["BEGIN IMMEDIATE", "BEGIN DEFERRED"]
+
+
+# -- the secret ------------------------------------------------------------------------------
+
+
+async def test_secret_is_created_once_and_survives_a_restart(url):
+    async with await Store.open(url) as store:
+        secret = await store.get_or_create_secret()
+        assert len(secret) >= 43
+        assert await store.get_or_create_secret() == secret
+    async with await Store.open(url) as store:
+        assert await store.get_or_create_secret() == secret
+
+
+async def test_concurrent_openers_agree_on_one_secret(url):
+    stores = await asyncio.gather(*(Store.open(url) for _ in range(5)))
+    try:
+        secrets = await asyncio.gather(*(s.get_or_create_secret() for s in stores))
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+    assert len(set(secrets)) == 1
+
+
+# -- apps ------------------------------------------------------------------------------------
+
+
+async def test_create_app_returns_the_record_and_a_key_only_its_hash_is_stored(store):
+    record, key = await store.create_app(
+        "com.example.notes",
+        "Notes",
+        "https://notes.example.com/",
+        app_type="standard",
+        permissions=["microphone", "Location", "MICROPHONE"],
+        settings_schema=SCHEMA,
+    )
+    assert record == AppRecord(
+        package_name="com.example.notes",
+        name="Notes",
+        public_url="https://notes.example.com",
+        app_type="standard",
+        is_system=False,
+        permissions=("MICROPHONE", "LOCATION"),
+        settings_schema=SCHEMA,
+        api_key_hash=hash_api_key(key),
+        key_version=1,
+    )
+    assert len(key) == 64
+    assert await store.get_app("com.example.notes") == record
+    assert verify_api_key(key, record.api_key_hash)
+    assert key not in repr(await store.list_apps())
+
+
+async def test_create_app_defaults(store):
+    record, _ = await store.create_app("com.example.bg", "Bg", "http://127.0.0.1:8100")
+    assert record.app_type == "background"
+    assert record.is_system is False
+    assert record.permissions == ()
+    assert record.settings_schema == ()
+
+
+async def test_system_app_flag_is_stored(store):
+    await store.create_app("system.dashboard", "Dash", "http://127.0.0.1:8101", is_system=True)
+    assert (await store.get_app("system.dashboard")).is_system is True
+
+
+async def test_duplicate_package_raises_app_exists(store):
+    await store.create_app("com.example.dup", "One", "http://127.0.0.1:1")
+    with pytest.raises(AppExists) as info:
+        await store.create_app("com.example.dup", "Two", "http://127.0.0.1:2")
+    assert info.value.package_name == "com.example.dup"
+    assert "com.example.dup" in info.value.message
+    assert (await store.get_app("com.example.dup")).name == "One"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"package_name": ""}, "package_name"),
+        ({"package_name": "   "}, "package_name"),
+        ({"package_name": ".hidden"}, "package_name"),
+        ({"package_name": "com example"}, "package_name"),
+        ({"package_name": "com/example"}, "package_name"),
+        ({"name": ""}, "name"),
+        ({"public_url": "ftp://x.example"}, "public_url"),
+        ({"public_url": "notes.example.com"}, "public_url"),
+        ({"public_url": "https://"}, "public_url"),
+        ({"app_type": "foreground"}, "app_type"),
+        ({"permissions": ["MICROPHONE", "TELEPATHY"]}, "permission"),
+        ({"permissions": "MICROPHONE"}, "permissions"),
+        ({"settings_schema": ["not an object"]}, "settings_schema"),
+        ({"settings_schema": [{"bad": {1, 2}}]}, "settings_schema"),
+    ],
+)
+async def test_create_app_validation(store, changes, field):
+    arguments = {"package_name": "com.example.ok", "name": "Ok", "public_url": "http://a.b"}
+    arguments.update(changes)
+    with pytest.raises(StoreError) as info:
+        await store.create_app(**arguments)
+    assert not isinstance(info.value, AppExists)
+    assert info.value.message.startswith(field)
+    assert await store.list_apps() == []
+
+
+async def test_package_names_with_dots_dashes_underscores_and_digits_are_fine(store):
+    for name in ("a", "0app", "com.Example-app_2", "x.y.z"):
+        await store.create_app(name, "N", "http://127.0.0.1:1")
+
+
+async def test_get_app_absent_is_none(store):
+    assert await store.get_app("com.example.absent") is None
+
+
+async def test_list_apps_is_sorted_by_package_name(store):
+    for package in ("org.zeta", "com.beta", "com.alpha"):
+        await store.create_app(package, package.upper(), "http://127.0.0.1:1")
+    assert [a.package_name for a in await store.list_apps()] == [
+        "com.alpha",
+        "com.beta",
+        "org.zeta",
+    ]
+
+
+async def test_rotate_api_key_invalidates_the_old_key_at_once(store):
+    _, old_key = await store.create_app("com.example.rot", "Rot", "http://127.0.0.1:1")
+    new_key = await store.rotate_api_key("com.example.rot")
+    app = await store.get_app("com.example.rot")
+    assert new_key != old_key
+    assert app.key_version == 2
+    assert verify_api_key(new_key, app.api_key_hash)
+    assert not verify_api_key(old_key, app.api_key_hash)
+    await store.rotate_api_key("com.example.rot")
+    assert (await store.get_app("com.example.rot")).key_version == 3
+
+
+async def test_rotate_api_key_of_unknown_app(store):
+    with pytest.raises(AppNotFound) as info:
+        await store.rotate_api_key("com.example.ghost")
+    assert info.value.package_name == "com.example.ghost"
+    assert "com.example.ghost" in info.value.message
+
+
+# -- users -----------------------------------------------------------------------------------
+
+
+async def test_unknown_user_gets_a_default_record(store):
+    assert await store.get_user("Nobody@Example.com") == UserRecord(
+        user_id="nobody@example.com", running_apps=(), settings={}
+    )
+
+
+async def test_set_running_apps_marks_exactly_those(store):
+    await store.set_running_apps("a@example.com", ["com.b", "com.a", "com.c", "com.a"])
+    assert (await store.get_user("a@example.com")).running_apps == ("com.a", "com.b", "com.c")
+    await store.set_running_apps("a@example.com", ["com.c", "com.d"])
+    assert (await store.get_user("a@example.com")).running_apps == ("com.c", "com.d")
+    await store.set_running_apps("a@example.com", [])
+    assert (await store.get_user("a@example.com")).running_apps == ()
+
+
+async def test_user_ids_are_lower_cased_emails(store):
+    await store.set_running_apps("  Mixed@Example.COM ", ["com.a"])
+    assert (await store.get_user("mixed@example.com")).running_apps == ("com.a",)
+    assert (await store.get_user("MIXED@example.com")).user_id == "mixed@example.com"
+
+
+async def test_running_apps_are_per_user(store):
+    await store.set_running_apps("a@example.com", ["com.a"])
+    await store.set_running_apps("b@example.com", ["com.b"])
+    assert (await store.get_user("a@example.com")).running_apps == ("com.a",)
+    assert (await store.get_user("b@example.com")).running_apps == ("com.b",)
+
+
+async def test_set_running_apps_keeps_user_and_app_settings(store):
+    await store.set_user_settings("a@example.com", {"brightness": 7})
+    await store.set_app_settings("a@example.com", "com.a", {"language": "fr"})
+    await store.set_running_apps("a@example.com", ["com.a"])
+    await store.set_running_apps("a@example.com", [])
+    user = await store.get_user("a@example.com")
+    assert user.settings == {"brightness": 7}
+    assert await store.get_app_settings("a@example.com", "com.a") == {"language": "fr"}
+
+
+async def test_set_running_apps_validation(store):
+    with pytest.raises(StoreError, match="user_id"):
+        await store.set_running_apps("", ["com.a"])
+    with pytest.raises(StoreError, match="running app"):
+        await store.set_running_apps("a@example.com", ["com.a", "bad name"])
+    with pytest.raises(StoreError, match="packages"):
+        await store.set_running_apps("a@example.com", "com.a")
+    assert (await store.get_user("a@example.com")).running_apps == ()
+
+
+async def test_set_user_settings_replaces_the_object(store):
+    await store.set_user_settings("a@example.com", {"brightness": 7, "metric": True})
+    await store.set_user_settings("a@example.com", {"brightness": 3})
+    assert (await store.get_user("a@example.com")).settings == {"brightness": 3}
+
+
+async def test_set_user_settings_keeps_running_apps(store):
+    await store.set_running_apps("a@example.com", ["com.a"])
+    await store.set_user_settings("a@example.com", {"x": 1})
+    assert (await store.get_user("a@example.com")).running_apps == ("com.a",)
+
+
+async def test_set_user_settings_validation(store):
+    with pytest.raises(StoreError, match="settings must be a JSON object"):
+        await store.set_user_settings("a@example.com", ["not", "a", "dict"])
+    with pytest.raises(StoreError, match="cannot be stored as JSON"):
+        await store.set_user_settings("a@example.com", {"x": object()})
+    with pytest.raises(StoreError, match="cannot be stored as JSON"):
+        await store.set_user_settings("a@example.com", {"x": float("nan")})
+
+
+# -- per-user App settings ------------------------------------------------------------------
+
+
+async def test_app_settings_default_to_empty(store):
+    assert await store.get_app_settings("a@example.com", "com.a") == {}
+
+
+async def test_app_settings_merge(store):
+    await store.set_app_settings("a@example.com", "com.a", {"language": "en", "size": 2})
+    await store.set_app_settings("A@example.com", "com.a", {"language": "fr", "dark": True})
+    assert await store.get_app_settings("a@example.com", "com.a") == {
+        "language": "fr",
+        "size": 2,
+        "dark": True,
+    }
+
+
+async def test_app_settings_are_per_user_and_per_app(store):
+    await store.set_app_settings("a@example.com", "com.a", {"k": 1})
+    await store.set_app_settings("a@example.com", "com.b", {"k": 2})
+    await store.set_app_settings("b@example.com", "com.a", {"k": 3})
+    assert await store.get_app_settings("a@example.com", "com.a") == {"k": 1}
+    assert await store.get_app_settings("a@example.com", "com.b") == {"k": 2}
+    assert await store.get_app_settings("b@example.com", "com.a") == {"k": 3}
+
+
+async def test_app_settings_do_not_start_the_app(store):
+    await store.set_app_settings("a@example.com", "com.a", {"k": 1})
+    assert (await store.get_user("a@example.com")).running_apps == ()
+
+
+async def test_app_settings_keep_values_of_any_json_type(store):
+    values = {"n": None, "f": 1.5, "l": [1, "two"], "o": {"nested": [True]}, "s": "é"}
+    await store.set_app_settings("a@example.com", "com.a", values)
+    assert await store.get_app_settings("a@example.com", "com.a") == values
+
+
+async def test_set_app_settings_validation(store):
+    with pytest.raises(StoreError, match="app settings must be a JSON object"):
+        await store.set_app_settings("a@example.com", "com.a", "x")
+    with pytest.raises(StoreError, match="cannot be stored as JSON"):
+        await store.set_app_settings("a@example.com", "com.a", {"x": b"bytes"})
+    with pytest.raises(StoreError, match="package_name"):
+        await store.set_app_settings("a@example.com", "", {"x": 1})
+    assert await store.get_app_settings("a@example.com", "com.a") == {}
+
+
+async def test_concurrent_merges_from_two_processes_lose_nothing(url):
+    first, second = await Store.open(url), await Store.open(url)
+    try:
+        writes = [
+            (first if i % 2 else second).set_app_settings("a@example.com", "com.a", {f"k{i}": i})
+            for i in range(20)
+        ]
+        await asyncio.gather(*writes)
+        assert await first.get_app_settings("a@example.com", "com.a") == {
+            f"k{i}": i for i in range(20)
+        }
+    finally:
+        await first.close()
+        await second.close()
+
+
+# -- restart ---------------------------------------------------------------------------------
+
+
+async def test_a_restart_keeps_everything(url):
+    async with await Store.open(url) as store:
+        secret = await store.get_or_create_secret()
+        record, _ = await store.create_app(
+            "com.example.keep", "Keep", "https://keep.example", permissions=["CAMERA"]
+        )
+        key = await store.rotate_api_key("com.example.keep")
+        await store.set_running_apps("a@example.com", ["com.example.keep", "com.other"])
+        await store.set_user_settings("a@example.com", {"theme": "dark"})
+        await store.set_app_settings("a@example.com", "com.example.keep", {"lang": "de"})
+
+    async with await Store.open(url) as store:
+        assert await store.get_or_create_secret() == secret
+        app = await store.get_app("com.example.keep")
+        assert app.permissions == ("CAMERA",)
+        assert app.key_version == 2
+        assert verify_api_key(key, app.api_key_hash)
+        assert await store.get_user("a@example.com") == UserRecord(
+            user_id="a@example.com",
+            running_apps=("com.example.keep", "com.other"),
+            settings={"theme": "dark"},
+        )
+        assert await store.get_app_settings("a@example.com", "com.example.keep") == {"lang": "de"}
+    assert record.package_name == app.package_name
