@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.integration.conftest import http_base, register_app, token_for, ws_base
+from tests.conftest import http_base, register_app, token_for, ws_base
 from tests.support.clients import connect_glasses
 
 USER = "ann@example.com"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.integration.conftest import http_base, register_app, token_for, ws_base
+from tests.conftest import http_base, register_app, token_for, ws_base
 from tests.support.clients import FrameInbox, connect_glasses
 
 USER = "mary-jane@example.com"

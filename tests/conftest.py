@@ -1,4 +1,4 @@
-"""A real glasscloud on 127.0.0.1 (port 0, SQLite in a temp dir) per test."""
+"""Shared fixtures: a real glasscloud on 127.0.0.1 (port 0, SQLite in a temp dir) per test."""
 
 from __future__ import annotations
 
