@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from glasscloud.core.clock import Clock
+from glasscloud.core.display import DisplayFactory
 from glasscloud.core.metrics import Metrics
 from glasscloud.core.ports import SessionEffects
 from glasscloud.core.session import UserSession
 from glasscloud.core.timings import Timings
+from glasscloud.core.transcription import TranscriptionFactory
 
 
 class SessionRegistry:
@@ -20,11 +22,15 @@ class SessionRegistry:
         effects: SessionEffects,
         timings: Timings,
         metrics: Metrics | None = None,
+        display_factory: DisplayFactory | None = None,
+        transcription_factory: TranscriptionFactory | None = None,
     ) -> None:
         self.clock = clock
         self.effects = effects
         self.timings = timings
         self.metrics = metrics or Metrics()
+        self.display_factory = display_factory
+        self.transcription_factory = transcription_factory
         self._sessions: dict[str, UserSession] = {}
 
     def get(self, user_id: str) -> UserSession | None:
@@ -46,6 +52,8 @@ class SessionRegistry:
             self.metrics,
             system_settings,
             on_disposed=self._forget,
+            display_factory=self.display_factory,
+            transcription_factory=self.transcription_factory,
         )
         self._sessions[user_id] = session
         self.metrics.inc("sessions_created")

@@ -15,11 +15,18 @@ from glasscloud.core.defaults import (
     DEFAULT_SYSTEM_SETTINGS,
     app_settings_for_ack,
 )
+from glasscloud.core.display import (
+    DASHBOARD_MESSAGES,
+    DisplayContext,
+    DisplayFactory,
+    PassThroughDisplay,
+)
 from glasscloud.core.metrics import Metrics
 from glasscloud.core.microphone import MicrophoneState
 from glasscloud.core.ports import Connection, SessionEffects, StartResult, WebhookOutcome
 from glasscloud.core.subscriptions import SubscriptionIndex
 from glasscloud.core.timings import Timings
+from glasscloud.core.transcription import NoTranscription, TranscriptionFactory
 from glasscloud.protocol import app as app_wire
 from glasscloud.protocol import glasses as glasses_wire
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
@@ -69,6 +76,8 @@ class UserSession:
         metrics: Metrics | None = None,
         system_settings: dict[str, Any] | None = None,
         on_disposed: Callable[[UserSession], None] | None = None,
+        display_factory: DisplayFactory | None = None,
+        transcription_factory: TranscriptionFactory | None = None,
     ) -> None:
         self.user_id = user_id
         self.clock = clock
@@ -88,6 +97,15 @@ class UserSession:
         self._mic_timer: TimerHandle | None = None
         self._mic = MicrophoneState(clock, timings.mic_debounce, self._send_mic_state)
         self.log = SessionLog(log, {"userId": user_id})
+        self.display = (display_factory or PassThroughDisplay)(
+            DisplayContext(
+                clock, timings, self._to_glasses, self._is_running, self._ts, self._app_type
+            )
+        )
+        self.transcription = (transcription_factory or NoTranscription)(
+            user_id, self.deliver_transcription
+        )
+        self._wanted_languages: set[str] = set()
 
     # ---- helpers ---------------------------------------------------------------------
 
@@ -102,6 +120,14 @@ class UserSession:
             self.metrics.inc("glasses_sends_dropped", reason="disconnected")
             return
         self.glasses.send_text(text)
+
+    def _is_running(self, package_name: str) -> bool:
+        slot = self.apps.get(package_name)
+        return slot is not None and slot.state is AppState.RUNNING
+
+    def _app_type(self, package_name: str) -> str | None:
+        slot = self.apps.get(package_name)
+        return slot.record.app_type if slot else None
 
     def app_state(self, package_name: str) -> str | None:
         slot = self.apps.get(package_name)
@@ -152,6 +178,7 @@ class UserSession:
         self._mic.resend()
         if self._mic.last_sent is None:
             self._recompute_mic()
+        self.display.glasses_connected()
 
     def glasses_closed(self, conn: Connection) -> None:
         """Only the current socket's close counts: a late close of a replaced socket never
@@ -159,6 +186,7 @@ class UserSession:
         if conn is not self.glasses or self.disposed:
             return
         self.glasses = None
+        self.transcription.glasses_disconnected()
         self.log.info("glasses disconnected; grace period %.0f s", self.timings.glasses_grace)
         self._grace_timer = self.clock.call_later(self.timings.glasses_grace, self._grace_expired)
 
@@ -188,11 +216,7 @@ class UserSession:
         elif kind == "settings_update_request":
             self._to_glasses(glasses_wire.settings_update(self.system_settings, self._ts()))
         elif kind == "local_transcription":
-            data = transcription_data(msg.obj, int(self.clock.wall() * 1000))
-            key = transcription_key(data["transcribeLanguage"])
-            data_json = encode(data)
-            self._deliver(key, data_json)
-            self._deliver("transcription:auto", data_json, wildcards=False)
+            self.deliver_transcription(transcription_data(msg.obj, int(self.clock.wall() * 1000)))
         elif kind == "touch_event":
             self._deliver("touch_event", msg.text)
             gesture = msg.obj.get("gesture_name")
@@ -204,10 +228,22 @@ class UserSession:
             for key in others:
                 self._deliver(key, msg.text, wildcards=False)
         else:
+            if kind == "head_position":
+                self.display.head_position(msg.obj["position"])
+            elif kind == "VAD":
+                self.transcription.vad(msg.obj["status"] in (True, "true"))
             self._deliver(kind, msg.text)
+
+    def deliver_transcription(self, data: dict[str, Any]) -> None:
+        """Route one `transcription` result (from the phone or a recogniser) to the Apps
+        subscribed to its language (and to `transcription:auto`)."""
+        data_json = encode(data)
+        self._deliver(transcription_key(data["transcribeLanguage"]), data_json)
+        self._deliver("transcription:auto", data_json, wildcards=False)
 
     def handle_glasses_audio(self, data: bytes) -> None:
         """Binary frames are 16 kHz 16-bit mono PCM; relayed byte-identical."""
+        self.transcription.audio(data)
         sent = 0
         exact = self.subscriptions.recipients("audio_chunk")
         for package_name, _raw in exact:
@@ -304,6 +340,7 @@ class UserSession:
             self.timings.app_start_timeout, lambda: self._start_timed_out(slot)
         )
         self._app_log(slot).info("starting App (restart %d)", restarts)
+        self.display.app_starting(record.package_name, record.name)
         self._broadcast_state({"packageName": record.package_name, "state": "loading"})
         self._send_start_webhook(slot)
         return slot
@@ -353,6 +390,7 @@ class UserSession:
         slot.cancel_timers()
         del self.apps[slot.package_name]
         self.subscriptions.remove(slot.package_name)
+        self.display.app_stopped(slot.package_name)
         self.metrics.inc("app_start_failures", stage=stage)
         self._app_log(slot).warning("start failed (%s): %s", stage, message)
         slot.resolve(StartResult(False, slot.package_name, stage, message))
@@ -365,7 +403,7 @@ class UserSession:
             }
         )
         self._persist_running()
-        self._schedule_mic()
+        self._subscriptions_changed(broadcast=False)
 
     def bind_app(
         self, record: AppRecord, conn: Connection, stored_settings: dict[str, Any]
@@ -426,12 +464,13 @@ class UserSession:
         was_loading = slot.state is AppState.LOADING
         slot.state = AppState.STOPPING
         self.subscriptions.remove(package_name)
+        self.display.app_stopped(package_name)
         if was_loading:
             slot.resolve(StartResult(False, package_name, "STOPPED", "The App was stopped."))
         self._app_log(slot).info("stopping App (%s)", reason)
         self._broadcast_state({"packageName": package_name, "state": "stopped", "reason": reason})
         self._persist_running()
-        self._schedule_mic()
+        self._subscriptions_changed(broadcast=False)
 
         def finished() -> None:
             if slot.conn is not None:
@@ -474,11 +513,12 @@ class UserSession:
         slot.cancel_timers()
         del self.apps[slot.package_name]
         self.subscriptions.remove(slot.package_name)
+        self.display.app_stopped(slot.package_name)
         self._broadcast_state(
             {"packageName": slot.package_name, "state": "stopped", "reason": reason}
         )
         self._persist_running()
-        self._schedule_mic()
+        self._subscriptions_changed(broadcast=False)
 
     def _app_grace_expired(self, slot: AppSlot) -> None:
         slot.grace_timer = None
@@ -498,6 +538,7 @@ class UserSession:
         self.metrics.inc("app_restarts")
         slot.state = AppState.LOADING
         self.subscriptions.remove(slot.package_name)
+        self._subscriptions_changed(broadcast=False)
         slot.retry_timer = self.clock.call_later(delay, lambda: self._restart(slot, restarts + 1))
 
     def _restart(self, old: AppSlot, restarts: int) -> None:
@@ -525,6 +566,10 @@ class UserSession:
             self._update_subscriptions(slot, msg.obj["subscriptions"])
         elif kind == "display_event":
             self._display(slot, msg.obj)
+        elif kind in DASHBOARD_MESSAGES:
+            error = self.display.app_message(slot.package_name, kind, msg.obj)
+            if error is not None:
+                self._app_error(slot, error)
         elif kind == "ownership_release":
             slot.released = str(msg.obj.get("reason") or "")
         elif kind == "tpa_connection_init":
@@ -586,27 +631,28 @@ class UserSession:
             self.metrics.inc("permission_denials", len(denied))
             slot.conn.send_text(app_wire.permission_error(denied, self._ts()))
         if self.subscriptions.replace(slot.package_name, accepted):
+            self._subscriptions_changed(broadcast=True)
+
+    def _subscriptions_changed(self, broadcast: bool) -> None:
+        """After any change of who subscribes to what: tell the glasses (when asked), let the
+        microphone state settle, and tell the recogniser which languages are wanted."""
+        if broadcast:
             self._broadcast_state()
-            self._schedule_mic()
+        self._schedule_mic()
+        wanted = {k for k in self.subscriptions.media_keys() if k.startswith("transcription:")}
+        if wanted != self._wanted_languages:
+            self._wanted_languages = wanted
+            self.transcription.languages_changed(set(wanted))
 
     def _display(self, slot: AppSlot, obj: dict[str, Any]) -> None:
-        """Pass-through to the glasses, as the bound App (never the packageName inside the
-        message). Display arbitration replaces this."""
+        """Shown as the bound App (never the packageName inside the message)."""
         if slot.state is not AppState.RUNNING:
             self._app_error(
                 slot,
                 ProtocolError(ErrorCode.APP_NOT_RUNNING, "Only a running App can display."),
             )
             return
-        self._to_glasses(
-            glasses_wire.display_event(
-                slot.package_name,
-                obj.get("view") or "main",
-                obj["layout"],
-                obj.get("durationMs"),
-                self._ts(),
-            )
-        )
+        self.display.show(slot.package_name, obj)
 
     # ---- microphone ------------------------------------------------------------------
 
@@ -671,6 +717,8 @@ class UserSession:
             if timer is not None:
                 timer.cancel()
         self._mic.cancel()
+        self.display.dispose()
+        self.transcription.dispose()
         ts = self._ts()
         for slot in list(self.apps.values()):
             slot.cancel_timers()

@@ -1,0 +1,87 @@
+"""What the glasses show. This is the pass-through placeholder behind the interface the
+session uses; display arbitration and the dashboard (issue 4) replace its insides.
+
+The session calls:
+- `app_starting(package, name)` when an App start begins (boot screen),
+- `app_stopped(package)` when an App stops or fails to start,
+- `show(package, request)` for a validated `display_event` from a running App,
+- `app_message(package, kind, obj)` for `dashboard_*` messages (returns an error or None),
+- `head_position(position)` for the glasses' head position,
+- `glasses_connected()` after every (re)connection, to re-send what should be visible,
+- `dispose()` when the session ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from glasscloud.core.clock import Clock
+from glasscloud.core.timings import Timings
+from glasscloud.protocol import glasses as glasses_wire
+from glasscloud.protocol.errors import ErrorCode, ProtocolError
+
+DASHBOARD_MESSAGES = frozenset(
+    {"dashboard_content_update", "dashboard_mode_change", "dashboard_system_update"}
+)
+
+
+class DisplayContext:
+    """What a display manager may use from its session."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        timings: Timings,
+        send_to_glasses: Callable[[str], None],
+        is_running: Callable[[str], bool],
+        timestamp: Callable[[], str],
+        app_type: Callable[[str], str | None],
+    ) -> None:
+        self.clock = clock
+        self.timings = timings
+        self.send_to_glasses = send_to_glasses
+        self.is_running = is_running
+        self.timestamp = timestamp
+        self.app_type = app_type
+
+
+class PassThroughDisplay:
+    def __init__(self, ctx: DisplayContext) -> None:
+        self.ctx = ctx
+        self._last_main: str | None = None
+
+    def app_starting(self, package_name: str, name: str) -> None:
+        return None
+
+    def app_stopped(self, package_name: str) -> None:
+        return None
+
+    def show(self, package_name: str, request: dict[str, Any]) -> None:
+        frame = glasses_wire.display_event(
+            package_name,
+            request.get("view") or "main",
+            request["layout"],
+            request.get("durationMs"),
+            self.ctx.timestamp(),
+        )
+        self.ctx.send_to_glasses(frame)
+
+    def app_message(
+        self, package_name: str, kind: str, obj: dict[str, Any]
+    ) -> ProtocolError | None:
+        return ProtocolError(
+            ErrorCode.NOT_SUPPORTED, f"'{kind}' is not supported by this glasscloud version yet."
+        )
+
+    def head_position(self, position: str) -> None:
+        return None
+
+    def glasses_connected(self) -> None:
+        return None
+
+    def dispose(self) -> None:
+        return None
+
+
+DisplayFactory = Callable[[DisplayContext], Any]
