@@ -91,7 +91,7 @@ async def test_bad_api_key_unknown_package_and_no_session(server, http):
     cases = [
         (await app.open_socket(url, f"{USER}-{app.package}", api_key="wrong"), "INVALID_API_KEY"),
         (await app.open_socket(url, f"nobody@example.com-{app.package}"), "SESSION_NOT_FOUND"),
-        (await app.open_socket(url, f"{USER}com.other"), "MALFORMED_MESSAGE"),
+        (await app.open_socket(url, f"{USER}com.other"), "PACKAGE_MISMATCH"),
     ]
     app.package = "com.unknown"
     cases.append((await app.open_socket(url, f"{USER}-com.unknown"), "PACKAGE_NOT_FOUND"))
@@ -183,6 +183,17 @@ async def test_display_event_reaches_the_glasses_as_the_app(server, http):
         {
             "type": "display_event",
             "packageName": "system.augmentos.dashboard",
+            "sessionId": "",
+            "view": "main",
+            "layout": {"layoutType": "text_wall", "text": "I am the dashboard"},
+        }
+    )
+    refused = await app.inboxes[USER].wait_for("tpa_connection_error")
+    assert refused["code"] == "PACKAGE_MISMATCH"
+    await app.inboxes[USER].send(
+        {
+            "type": "display_event",
+            "packageName": app.package,
             "sessionId": "",
             "view": "main",
             "layout": {"layoutType": "text_wall", "text": "Hello glasses"},

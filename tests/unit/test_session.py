@@ -393,6 +393,41 @@ def test_two_users_never_see_each_others_data(clock, effects):
     assert b_app.messages("data_stream") == []
 
 
+def test_an_app_cannot_display_as_another_package(session, effects, glasses):
+    app = start_and_bind(session, effects, app_record())
+    before = len(glasses.messages("display_event"))
+    session.handle_app_text(
+        app,
+        json.dumps(
+            {
+                "type": "display_event",
+                "packageName": "system.augmentos.dashboard",
+                "view": "main",
+                "layout": {"layoutType": "text_wall", "text": "I am the dashboard"},
+            }
+        ),
+    )
+    assert len(glasses.messages("display_event")) == before
+    error = app.messages("tpa_connection_error")[-1]
+    assert (error["code"], error["field"]) == ("PACKAGE_MISMATCH", "packageName")
+    assert app.closed is None
+
+
+def test_an_app_cannot_change_another_apps_subscriptions(session, effects):
+    victim = start_and_bind(session, effects, app_record("com.victim"), "victim")
+    subscribe(session, victim, ["button_press"])
+    attacker = start_and_bind(session, effects, app_record("com.attacker"), "attacker")
+    session.handle_app_text(
+        attacker,
+        json.dumps(
+            {"type": "subscription_update", "packageName": "com.victim", "subscriptions": []}
+        ),
+    )
+    assert session.subscriptions.as_map()["com.victim"] == ["button_press"]
+    assert "com.attacker" not in session.subscriptions.as_map()
+    assert attacker.messages("tpa_connection_error")[-1]["code"] == "PACKAGE_MISMATCH"
+
+
 def test_display_goes_out_as_the_bound_app(session, effects, glasses):
     app = start_and_bind(session, effects, app_record())
     session.handle_app_text(
@@ -400,7 +435,7 @@ def test_display_goes_out_as_the_bound_app(session, effects, glasses):
         json.dumps(
             {
                 "type": "display_event",
-                "packageName": "system.augmentos.dashboard",
+                "packageName": "com.example.app",
                 "sessionId": "",
                 "view": "main",
                 "layout": {"layoutType": "text_wall", "text": "hello"},

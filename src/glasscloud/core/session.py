@@ -562,6 +562,19 @@ class UserSession:
         kind = msg.type
         if slot.state is AppState.STOPPING:
             return  # the App is being stopped: nothing it sends now takes effect
+        claimed = msg.obj.get("packageName")
+        if isinstance(claimed, str) and claimed and claimed != slot.package_name:
+            self.metrics.inc("impersonation_attempts")
+            self._app_error(
+                slot,
+                ProtocolError(
+                    ErrorCode.PACKAGE_MISMATCH,
+                    f"This connection belongs to {slot.package_name}; a message claiming to "
+                    f"be from {claimed} was ignored.",
+                    "packageName",
+                ),
+            )
+            return
         if kind == "subscription_update":
             self._update_subscriptions(slot, msg.obj["subscriptions"])
         elif kind == "display_event":

@@ -20,3 +20,4 @@ class Timings:
     subscription_mic_debounce: float = 0.1
     auth_timeout: float = 10.0
     ping_interval: float = 10.0
+    missed_pings: int = 3

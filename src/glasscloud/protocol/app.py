@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from glasscloud.protocol.errors import ErrorCode, ProtocolError
+from glasscloud.protocol.errors import ErrorCode, ProtocolError, hint
 from glasscloud.protocol.jsonio import decode_object, encode, encode_str
 from glasscloud.protocol.validate import LIST, NUM, OBJ, STR, Rules, check_fields, type_name
 
@@ -171,6 +171,9 @@ def connection_error(code: str, message: str, timestamp: str, field: str | None 
     body: dict[str, Any] = {"type": "tpa_connection_error", "code": code, "message": message}
     if field:
         body["field"] = field
+    advice = hint(code)
+    if advice:
+        body["hint"] = advice
     body["timestamp"] = timestamp
     return encode(body)
 

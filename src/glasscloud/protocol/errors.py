@@ -26,6 +26,14 @@ class ErrorCode(StrEnum):
     BINARY_NOT_ALLOWED = "BINARY_NOT_ALLOWED"
     SYSTEM_APP_NETWORK = "SYSTEM_APP_NETWORK"
     AUTH_TIMEOUT = "AUTH_TIMEOUT"
+    INVALID_JWT = "INVALID_JWT"
+    JWT_SIGNATURE_FAILED = "JWT_SIGNATURE_FAILED"
+    TOKEN_REVOKED = "TOKEN_REVOKED"
+    PACKAGE_MISMATCH = "PACKAGE_MISMATCH"
+    MISSING_SESSION_ID = "MISSING_SESSION_ID"
+    TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
+    RATE_LIMITED = "RATE_LIMITED"
+    MESSAGE_TOO_LARGE = "MESSAGE_TOO_LARGE"
 
 
 class ProtocolError(Exception):
@@ -39,3 +47,71 @@ class ProtocolError(Exception):
 
     def __repr__(self) -> str:
         return f"ProtocolError({self.code.value!r}, {self.message!r}, field={self.field!r})"
+
+
+# What a developer should do about each code (sent as `hint`, listed in docs/errors.md).
+HINTS: dict[ErrorCode, str] = {
+    ErrorCode.INVALID_API_KEY: "Use the key printed by `glasscloud apps create` or the latest "
+    "`apps rotate-key`.",
+    ErrorCode.APP_NOT_STARTED: "The App connects only after glasscloud sent it a "
+    "session_request; start it from the glasses or POST /apps/{package}/start.",
+    ErrorCode.SESSION_NOT_FOUND: "The user's glasses are not connected (or the session ended); "
+    "wait for the next session_request.",
+    ErrorCode.MALFORMED_MESSAGE: "Send one JSON object per text frame, with a string `type`.",
+    ErrorCode.PERMISSION_DENIED: "Declare the permission when registering the App.",
+    ErrorCode.INTERNAL_ERROR: "A server-side fault; retry, and report it if it persists.",
+    ErrorCode.PACKAGE_NOT_FOUND: "Register the App first: `glasscloud apps create PACKAGE ...` "
+    "or POST /api/dev/apps.",
+    ErrorCode.INVALID_TOKEN: "Get a new core token (glasscloud token EMAIL).",
+    ErrorCode.MISSING_TOKEN: "Send `Authorization: Bearer <token>`.",
+    ErrorCode.INVALID_FIELD: "Fix the field named in `field`; see reference/app-protocol.md.",
+    ErrorCode.UNKNOWN_MESSAGE_TYPE: "Check the `type` string against the protocol.",
+    ErrorCode.NOT_SUPPORTED: "This glasscloud version does not implement that message yet.",
+    ErrorCode.INVALID_SUBSCRIPTION: "Use a known stream name such as button_press, "
+    "transcription:en-US or touch_event:double_tap.",
+    ErrorCode.APP_NOT_RUNNING: "Wait for tpa_connection_ack before sending.",
+    ErrorCode.BINARY_NOT_ALLOWED: "Send JSON as text frames.",
+    ErrorCode.SYSTEM_APP_NETWORK: "Run the system App inside --system-networks, or register it "
+    "without --system.",
+    ErrorCode.AUTH_TIMEOUT: "Send tpa_connection_init right after connecting.",
+    ErrorCode.INVALID_JWT: "Use a token from `glasscloud apps token PACKAGE` or "
+    "GET /api/dev/apps/{package}/token.",
+    ErrorCode.JWT_SIGNATURE_FAILED: "The token was signed by another server; get one from "
+    "this server.",
+    ErrorCode.TOKEN_REVOKED: "The App's key was rotated after this token was issued; get a "
+    "new token.",
+    ErrorCode.PACKAGE_MISMATCH: "An App can act only as itself: use its own packageName and "
+    "session id.",
+    ErrorCode.MISSING_SESSION_ID: "Send X-Session-Id: <sessionId from session_request> (or "
+    "?sessionId=).",
+    ErrorCode.TOO_MANY_CONNECTIONS: "Close unused connections; each user has a connection "
+    "limit.",
+    ErrorCode.RATE_LIMITED: "Send fewer messages per second; excess messages were dropped.",
+    ErrorCode.MESSAGE_TOO_LARGE: "Keep each frame under the server's size limit.",
+}
+
+# HTTP status of a refusal before the WebSocket upgrade.
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.MISSING_TOKEN: 401,
+    ErrorCode.INVALID_TOKEN: 401,
+    ErrorCode.INVALID_JWT: 401,
+    ErrorCode.JWT_SIGNATURE_FAILED: 401,
+    ErrorCode.TOKEN_REVOKED: 403,
+    ErrorCode.PACKAGE_MISMATCH: 403,
+    ErrorCode.SYSTEM_APP_NETWORK: 403,
+    ErrorCode.INVALID_API_KEY: 403,
+    ErrorCode.PACKAGE_NOT_FOUND: 404,
+    ErrorCode.SESSION_NOT_FOUND: 410,
+    ErrorCode.APP_NOT_STARTED: 410,
+    ErrorCode.MISSING_SESSION_ID: 400,
+    ErrorCode.MALFORMED_MESSAGE: 400,
+    ErrorCode.TOO_MANY_CONNECTIONS: 429,
+    ErrorCode.INTERNAL_ERROR: 500,
+}
+
+
+def hint(code: str) -> str | None:
+    try:
+        return HINTS.get(ErrorCode(code))
+    except ValueError:
+        return None

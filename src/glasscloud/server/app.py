@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Any
+from collections import deque
 
 from aiohttp import web
 
@@ -15,7 +15,10 @@ from glasscloud.core.registry import SessionRegistry
 from glasscloud.server import app_ws, glasses_ws, rest
 from glasscloud.server.clock import LoopClock
 from glasscloud.server.config import ServerConfig
+from glasscloud.server.connection import ConnectionStats, WsConnection
 from glasscloud.server.effects import HttpEffects, TaskSet
+from glasscloud.server.inbound import UserLimits
+from glasscloud.server.liveness import LivenessMonitor
 from glasscloud.store.store import Store
 
 log = logging.getLogger("glasscloud.server")
@@ -35,7 +38,16 @@ class GlasscloudServer:
         self.tasks = TaskSet()
         self.effects = HttpEffects(lambda: self.config, store, self.metrics, self.tasks)
         self.registry = SessionRegistry(LoopClock(), self.effects, config.timings, self.metrics)
-        self.connections: set[Any] = set()
+        self.connections: set[WsConnection] = set()
+        # Stats of recently closed sockets, for the admin API (bounded).
+        self.closed_stats: deque[ConnectionStats] = deque(maxlen=200)
+        self.user_limits = UserLimits(config)
+        self.liveness = LivenessMonitor(
+            lambda: self.connections,
+            config.timings.ping_interval,
+            config.timings.missed_pings,
+            self.metrics,
+        )
         self.web_app = self._build_app()
         self._runner: web.AppRunner | None = None
 
@@ -61,6 +73,7 @@ class GlasscloudServer:
         if self.config.port == 0:
             port = self._runner.addresses[0][1]
             self.config = dataclasses.replace(self.config, port=port)
+        self.liveness.start()
         log.info(
             "glasscloud listening",
             extra={"url": self.config.base_url, "appWsUrl": self.config.app_ws_url},
@@ -69,6 +82,7 @@ class GlasscloudServer:
     async def stop(self, timeout: float = 5.0) -> None:
         """Graceful: tell every glasses and App socket we are restarting (they reconnect),
         let queued frames and persistence finish, then close."""
+        await self.liveness.stop()
         for conn in list(self.connections):
             conn.close(CLOSE_RESTARTING, "Server restarting")
         if self.connections:

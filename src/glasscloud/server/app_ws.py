@@ -1,22 +1,35 @@
-"""`/app-ws`: App connections, authenticated by their first frame `tpa_connection_init`
-(packageName + apiKey), as the unmodified SDK does. After that the socket IS the App: nothing
-inside later messages can change who it acts as."""
+"""`/app-ws`: App connections.
+
+Two ways in, one set of checks and error codes:
+- at the upgrade: `Authorization: Bearer <app token>` plus `X-Session-Id` (or `?sessionId=`),
+  refused before the upgrade with an HTTP status and `{"error": {code, message, hint}}`;
+- by the first frame `tpa_connection_init` (packageName + apiKey), as the unmodified SDK
+  does, refused with `tpa_connection_error` (same codes) and close 1008.
+After that the socket IS the App: nothing inside later messages changes who it acts as.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
 from glasscloud.auth.apikeys import verify_api_key
+from glasscloud.auth.app_tokens import verify_app_token
+from glasscloud.auth.tokens import TokenError
 from glasscloud.core.session import UserSession
 from glasscloud.protocol import app as wire
-from glasscloud.protocol.errors import ErrorCode, ProtocolError
+from glasscloud.protocol.errors import HTTP_STATUS, ErrorCode, ProtocolError, hint
 from glasscloud.protocol.jsonio import iso_timestamp
 from glasscloud.server.connection import WsConnection
+from glasscloud.server.glasses_ws import bearer_token
+from glasscloud.server.inbound import InboundGuard, read_frames, websocket
+from glasscloud.store.records import AppRecord
 
 if TYPE_CHECKING:
     from glasscloud.server.app import GlasscloudServer
@@ -28,48 +41,137 @@ def _now() -> str:
     return iso_timestamp(time.time())
 
 
+@dataclass
+class Admission:
+    """An App that passed every check and may be bound to a socket."""
+
+    record: AppRecord
+    session: UserSession
+    user_id: str
+
+
 async def handle(request: web.Request) -> web.StreamResponse:
     from glasscloud.server.app import SERVER_KEY
 
     server = request.app[SERVER_KEY]
-    ws = web.WebSocketResponse(
-        heartbeat=server.config.timings.ping_interval,
-        max_msg_size=server.config.max_message_bytes,
-        compress=False,
-    )
-    await ws.prepare(request)
-    conn = WsConnection(ws, server.config.app_send_queue, server.metrics, "app")
-    server.connections.add(conn)
+    admitted: Admission | None = None
+    if request.headers.get("Authorization") is not None:
+        try:
+            admitted = await _admit_by_token(server, request)
+        except ProtocolError as error:
+            server.metrics.inc("app_auth_failures", code=error.code.value)
+            return refusal(error)
+        if not server.user_limits.acquire(admitted.user_id):
+            return refusal(_too_many(admitted.user_id))
+
+    ws = websocket(server.config)
     try:
-        bound = await _authenticate(server, request, ws, conn)
-        if bound is None:
+        await ws.prepare(request)
+    except BaseException:
+        if admitted is not None:
+            server.user_limits.release(admitted.user_id)
+        raise
+    loop = asyncio.get_running_loop()
+    conn = WsConnection(ws, server.config.app_send_queue, server.metrics, "app", request)
+    guard = InboundGuard(
+        server.config,
+        server.user_limits,
+        server.metrics,
+        "app",
+        lambda e: _send_error(conn, e),
+        loop.time(),
+    )
+    server.connections.add(conn)
+    user_id = admitted.user_id if admitted else None
+    try:
+        frames = read_frames(ws, conn, guard)
+        if admitted is None:
+            admitted = await _admit_by_message(server, request, conn, frames)
+            if admitted is None:
+                await conn.wait_closed()
+                return ws
+            user_id = admitted.user_id
+        session = admitted.session
+        conn.stats.user_id = user_id
+        conn.stats.package_name = admitted.record.package_name
+        guard.bind_user(admitted.user_id, loop.time())
+        stored = await server.store.get_app_settings(user_id, admitted.record.package_name)
+        error = session.bind_app(admitted.record, conn, stored)
+        if error is not None:
+            _reject(server, conn, error)
             await conn.wait_closed()
             return ws
-        session = bound
         try:
-            async for msg in ws:
+            async for msg in frames:
                 if msg.type is WSMsgType.TEXT:
                     session.handle_app_text(conn, msg.data)
-                elif msg.type is WSMsgType.BINARY:
+                else:
                     session.handle_app_binary(conn)
-                elif msg.type is WSMsgType.ERROR:
-                    break
         finally:
-            session.app_closed(conn, ws.close_code, "")
+            session.app_closed(conn, ws.close_code, conn.stats.disconnect_reason or "")
     finally:
         server.connections.discard(conn)
+        server.closed_stats.append(conn.stats)
+        if user_id is not None:
+            server.user_limits.release(user_id)
         conn.finish()
     return ws
 
 
-async def _authenticate(
+def refusal(error: ProtocolError) -> web.Response:
+    """A refusal before the upgrade: HTTP status + `{"error": {code, message, hint}}`."""
+    body: dict[str, object] = {"code": error.code.value, "message": error.message}
+    if error.field:
+        body["field"] = error.field
+    advice = hint(error.code)
+    if advice:
+        body["hint"] = advice
+    return web.json_response({"error": body}, status=HTTP_STATUS.get(error.code, 400))
+
+
+def _too_many(user_id: str) -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.TOO_MANY_CONNECTIONS, f"{user_id} has too many open connections."
+    )
+
+
+async def _admit_by_token(server: GlasscloudServer, request: web.Request) -> Admission:
+    token = bearer_token(request.headers.get("Authorization"))
+    try:
+        claims = verify_app_token(server.secret, token or None)
+    except TokenError as error:
+        raise ProtocolError(ErrorCode(error.code), error.message) from None
+    session_id = request.headers.get("X-Session-Id") or request.query.get("sessionId")
+    user_header = request.headers.get("X-User-Id") or request.query.get("userId")
+    if not session_id and user_header:
+        session_id = wire.app_session_id(user_header, claims.package_name)
+    if not session_id:
+        raise ProtocolError(
+            ErrorCode.MISSING_SESSION_ID,
+            "Header authentication needs the user session: X-Session-Id (or ?sessionId=).",
+            "X-Session-Id",
+        )
+    record = await _load_record(server, claims.package_name)
+    if claims.key_version != record.key_version:
+        raise ProtocolError(
+            ErrorCode.TOKEN_REVOKED,
+            f"This token was issued before {record.package_name}'s key was rotated.",
+        )
+    return _admit(server, request, record, session_id)
+
+
+async def _admit_by_message(
     server: GlasscloudServer,
     request: web.Request,
-    ws: web.WebSocketResponse,
     conn: WsConnection,
-) -> UserSession | None:
+    frames: object,
+) -> Admission | None:
+    """The SDK way: the first frame is `tpa_connection_init`."""
     try:
-        msg = await ws.receive(timeout=server.config.timings.auth_timeout)
+        msg = await asyncio.wait_for(
+            anext(frames),  # type: ignore[call-overload]
+            server.config.timings.auth_timeout,
+        )
     except TimeoutError:
         _reject(
             server,
@@ -81,7 +183,7 @@ async def _authenticate(
             ),
         )
         return None
-    if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+    except StopAsyncIteration:
         return None
     try:
         if msg.type is not WSMsgType.TEXT:
@@ -96,19 +198,26 @@ async def _authenticate(
                 f"The first message must be tpa_connection_init, got '{init.type}'.",
                 "type",
             )
-        return await _bind(server, request, conn, init.obj)
+        record = await _load_record(server, str(init.obj["packageName"]), "packageName")
+        if not verify_api_key(str(init.obj["apiKey"]), record.api_key_hash):
+            raise ProtocolError(
+                ErrorCode.INVALID_API_KEY,
+                f"Invalid API key for {record.package_name}.",
+                "apiKey",
+            )
+        admitted = _admit(server, request, record, str(init.obj["sessionId"]))
     except ProtocolError as error:
         _reject(server, conn, error)
         return None
+    if not server.user_limits.acquire(admitted.user_id):
+        _reject(server, conn, _too_many(admitted.user_id))
+        return None
+    return admitted
 
 
-async def _bind(
-    server: GlasscloudServer,
-    request: web.Request,
-    conn: WsConnection,
-    init: dict[str, object],
-) -> UserSession:
-    package_name = str(init["packageName"])
+async def _load_record(
+    server: GlasscloudServer, package_name: str, field: str | None = None
+) -> AppRecord:
     try:
         record = await server.store.get_app(package_name)
     except Exception as exc:  # fail closed when the App record cannot be read
@@ -118,25 +227,28 @@ async def _bind(
         ) from exc
     if record is None:
         raise ProtocolError(
-            ErrorCode.PACKAGE_NOT_FOUND,
-            f"No App is registered as '{package_name}'.",
-            "packageName",
+            ErrorCode.PACKAGE_NOT_FOUND, f"No App is registered as '{package_name}'.", field
         )
-    if not verify_api_key(str(init["apiKey"]), record.api_key_hash):
-        raise ProtocolError(
-            ErrorCode.INVALID_API_KEY, f"Invalid API key for {package_name}.", "apiKey"
-        )
+    return record
+
+
+def _admit(
+    server: GlasscloudServer, request: web.Request, record: AppRecord, session_id: str
+) -> Admission:
+    """The checks both ways in share: system network, session id, live session."""
+    package_name = record.package_name
     if record.is_system and not _from_system_network(server, request):
         raise ProtocolError(
             ErrorCode.SYSTEM_APP_NETWORK,
             f"{package_name} is a system App; its key is accepted only from the networks "
             "in --system-networks.",
         )
-    user_id = wire.user_id_from_session_id(str(init["sessionId"]), package_name)
+    user_id = wire.user_id_from_session_id(session_id, package_name)
     if user_id is None:
         raise ProtocolError(
-            ErrorCode.MALFORMED_MESSAGE,
-            f"sessionId must be '<userId>-{package_name}' as sent in session_request.",
+            ErrorCode.PACKAGE_MISMATCH,
+            f"sessionId must be '<userId>-{package_name}' as sent in session_request; an "
+            "App can only join its own sessions.",
             "sessionId",
         )
     session = server.registry.get(user_id)
@@ -146,11 +258,13 @@ async def _bind(
             f"No live session for {user_id}; the user's glasses are not connected.",
             "sessionId",
         )
-    stored = await server.store.get_app_settings(user_id, package_name)
-    error = session.bind_app(record, conn, stored)
-    if error is not None:
-        raise error
-    return session
+    if session.app_state(package_name) is None:
+        raise ProtocolError(
+            ErrorCode.APP_NOT_STARTED,
+            f"{package_name} is not started for this user; start it from the glasses or "
+            "POST /apps/{package}/start first.",
+        )
+    return Admission(record, session, user_id)
 
 
 def _from_system_network(server: GlasscloudServer, request: web.Request) -> bool:
@@ -162,10 +276,14 @@ def _from_system_network(server: GlasscloudServer, request: web.Request) -> bool
     return any(address in network for network in server.config.system_network_objects())
 
 
+def _send_error(conn: WsConnection, error: ProtocolError) -> None:
+    conn.send_text(wire.connection_error(error.code, error.message, _now(), error.field))
+
+
 def _reject(server: GlasscloudServer, conn: WsConnection, error: ProtocolError) -> None:
     """`tpa_connection_error` with code and sentence, then close 1008 (the SDK does not
     retry an init rejection)."""
     server.metrics.inc("app_auth_failures", code=error.code.value)
     log.info("App connection refused: %s (%s)", error.message, error.code.value)
-    conn.send_text(wire.connection_error(error.code, error.message, _now(), error.field))
+    _send_error(conn, error)
     conn.close(1008, error.message)

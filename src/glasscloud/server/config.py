@@ -34,9 +34,15 @@ class ServerConfig:
     secret: str | None = None
     log_level: str = "INFO"
     timings: Timings = field(default_factory=Timings)
-    max_message_bytes: int = 4 * 1024 * 1024
+    max_message_bytes: int = 2 * 1024 * 1024
     app_send_queue: int = 1024
     glasses_send_queue: int = 1024
+    # Inbound limits: messages/s (and burst) per connection and per user, sockets per user.
+    connection_rate: float = 200.0
+    connection_burst: float = 400.0
+    user_rate: float = 1000.0
+    user_burst: float = 2000.0
+    max_connections_per_user: int = 32
 
     @property
     def base_url(self) -> str:

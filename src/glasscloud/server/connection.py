@@ -21,11 +21,70 @@ from glasscloud.core.metrics import Metrics
 log = logging.getLogger("glasscloud.connection")
 
 
+class ConnectionStats:
+    """Per-connection counters for the admin API."""
+
+    def __init__(self, side: str) -> None:
+        self.side = side
+        self.user_id: str | None = None
+        self.package_name: str | None = None
+        self.messages_in = 0
+        self.bytes_in = 0
+        self.messages_out = 0
+        self.bytes_out = 0
+        self.pings = 0
+        self.pongs = 0
+        self.rtts_ms: deque[float] = deque(maxlen=5)
+        self.last_rx = 0.0
+        self.queued_max = 0
+        self.disconnect_reason: str | None = None
+
+    def received(self, size: int, now: float) -> None:
+        self.messages_in += 1
+        self.bytes_in += size
+        self.last_rx = now
+
+    def pong(self, payload: bytes, now: float) -> None:
+        self.pongs += 1
+        self.last_rx = now
+        with contextlib.suppress(ValueError):
+            self.rtts_ms.append(round((now - float(payload.decode())) * 1000, 3))
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "side": self.side,
+            "userId": self.user_id,
+            "packageName": self.package_name,
+            "messagesIn": self.messages_in,
+            "bytesIn": self.bytes_in,
+            "messagesOut": self.messages_out,
+            "bytesOut": self.bytes_out,
+            "pings": self.pings,
+            "pongs": self.pongs,
+            "rttMs": list(self.rtts_ms),
+            "queuedMax": self.queued_max,
+            "disconnectReason": self.disconnect_reason,
+        }
+
+
+def _ignore_result(task: asyncio.Future[object]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class WsConnection:
     def __init__(
-        self, ws: web.WebSocketResponse, max_queue: int, metrics: Metrics, side: str
+        self,
+        ws: web.WebSocketResponse,
+        max_queue: int,
+        metrics: Metrics,
+        side: str,
+        request: web.Request | None = None,
     ) -> None:
         self._ws = ws
+        self._request = request
+        self.stats = ConnectionStats(side)
+        self.stats.last_rx = asyncio.get_running_loop().time()
         self._max_queue = max_queue
         self._metrics = metrics
         self._side = side
@@ -56,9 +115,35 @@ class WsConnection:
             self.dropped += 1
             self._metrics.inc("send_dropped", side=self._side, reason="queue_full")
         self._queue.append(item)
+        self.stats.queued_max = max(self.stats.queued_max, len(self._queue))
         self._wake.set()
 
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def ping(self, now: float) -> None:
+        """A protocol ping carrying the send time, so the pong gives the round trip."""
+        if self._done or self._ws.closed:
+            return
+        self.stats.pings += 1
+        task = asyncio.ensure_future(self._ws.ping(repr(now).encode()))
+        task.add_done_callback(_ignore_result)
+
+    def kill(self, reason: str) -> None:
+        """Drop a dead peer at once: no close handshake (it would wait for an answer that
+        will never come). The receive loop then ends and the usual close logic runs."""
+        self.stats.disconnect_reason = reason
+        self._done = True
+        transport = self._request.transport if self._request is not None else None
+        if transport is not None:
+            transport.abort()
+        if not self._writer.done():
+            self._writer.cancel()
+
     def close(self, code: int, reason: str) -> None:
+        if self.stats.disconnect_reason is None:
+            self.stats.disconnect_reason = f"closed by server: {code} {reason}"
         if self._close_request is None:
             self._close_request = (code, reason[:120])
             self._wake.set()
@@ -76,6 +161,8 @@ class WsConnection:
                     else:
                         await ws.send_bytes(item)
                     self.sent += 1
+                    self.stats.messages_out += 1
+                    self.stats.bytes_out += len(item)
                 if self._close_request is not None:
                     code, reason = self._close_request
                     await ws.close(code=code, message=reason.encode())

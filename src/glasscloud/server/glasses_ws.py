@@ -7,11 +7,13 @@ connect without one and must send `connection_init` with `coreToken` first.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from glasscloud.auth.tokens import TokenError, verify_core_token
 from glasscloud.core.session import UserSession
@@ -19,6 +21,7 @@ from glasscloud.protocol import glasses as wire
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
 from glasscloud.protocol.jsonio import iso_timestamp
 from glasscloud.server.connection import WsConnection
+from glasscloud.server.inbound import InboundGuard, read_frames, websocket
 
 if TYPE_CHECKING:
     from glasscloud.server.app import GlasscloudServer
@@ -31,7 +34,8 @@ def _now() -> str:
 
 
 def bearer_token(header: str | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header (scheme case-insensitive)."""
+    """The token of an `Authorization: Bearer <token>` header (scheme case-insensitive);
+    "" for another scheme, None without a header."""
     if not header:
         return None
     scheme, _, token = header.strip().partition(" ")
@@ -40,10 +44,10 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip()
 
 
-def _refuse(code: str, message: str) -> web.Response:
+def _refuse(code: str, message: str, status: int = 401) -> web.Response:
     return web.json_response(
         {"type": "connection_error", "code": code, "message": message, "timestamp": _now()},
-        status=401,
+        status=status,
     )
 
 
@@ -60,45 +64,65 @@ async def handle(request: web.Request) -> web.StreamResponse:
         except TokenError as error:
             server.metrics.inc("glasses_auth_failures", code=error.code)
             return _refuse(error.code, error.message)
+        if not server.user_limits.acquire(user_id):
+            server.metrics.inc("glasses_auth_failures", code="TOO_MANY_CONNECTIONS")
+            return _refuse("TOO_MANY_CONNECTIONS", f"{user_id} has too many open connections.", 429)
 
-    ws = web.WebSocketResponse(
-        heartbeat=server.config.timings.ping_interval,
-        max_msg_size=server.config.max_message_bytes,
-        compress=False,
+    ws = websocket(server.config)
+    try:
+        await ws.prepare(request)
+    except BaseException:
+        if user_id is not None:
+            server.user_limits.release(user_id)
+        raise
+    loop = asyncio.get_running_loop()
+    conn = WsConnection(ws, server.config.glasses_send_queue, server.metrics, "glasses", request)
+    guard = InboundGuard(
+        server.config,
+        server.user_limits,
+        server.metrics,
+        "glasses",
+        lambda e: conn.send_text(wire.connection_error(e.code, e.message, _now(), e.field)),
+        loop.time(),
     )
-    await ws.prepare(request)
-    conn = WsConnection(ws, server.config.glasses_send_queue, server.metrics, "glasses")
+    frames = read_frames(ws, conn, guard)
     server.connections.add(conn)
     try:
         if user_id is None:
-            user_id = await _authenticate_by_message(server, ws, conn)
+            user_id = await _authenticate_by_message(server, conn, frames)
             if user_id is None:
                 await conn.wait_closed()
                 return ws
-        await _serve(server, ws, conn, user_id)
+        conn.stats.user_id = user_id
+        guard.bind_user(user_id, loop.time())
+        await _serve(server, conn, frames, user_id)
     finally:
         server.connections.discard(conn)
+        server.closed_stats.append(conn.stats)
+        if user_id is not None:
+            server.user_limits.release(user_id)
         conn.finish()
     return ws
 
 
 async def _authenticate_by_message(
-    server: GlasscloudServer, ws: web.WebSocketResponse, conn: WsConnection
+    server: GlasscloudServer, conn: WsConnection, frames: AsyncIterator[WSMessage]
 ) -> str | None:
-    """For clients without headers: the first frame must be `connection_init` + coreToken."""
+    """For clients without headers: the first frame must be `connection_init` + coreToken.
+    Returns the user id, with the user's connection slot taken, or None (socket closing)."""
     try:
-        msg = await ws.receive(timeout=server.config.timings.auth_timeout)
+        msg = await asyncio.wait_for(anext(frames), server.config.timings.auth_timeout)
     except TimeoutError:
         _reject(
             conn,
             ErrorCode.MISSING_TOKEN,
-            "No core token: send `Authorization: Bearer "
-            "<token>` at the upgrade or `connection_init` with `coreToken` first.",
+            "No core token: send `Authorization: Bearer <token>` at the upgrade or "
+            "`connection_init` with `coreToken` first.",
         )
         return None
+    except StopAsyncIteration:
+        return None
     if msg.type is not WSMsgType.TEXT:
-        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-            return None
         _reject(
             conn,
             ErrorCode.MISSING_TOKEN,
@@ -112,11 +136,15 @@ async def _authenticate_by_message(
         return None
     token = first.obj.get("coreToken") if first.type == "connection_init" else None
     try:
-        return verify_core_token(server.secret, token)
+        user_id = verify_core_token(server.secret, token)
     except TokenError as error:
         server.metrics.inc("glasses_auth_failures", code=error.code)
         _reject(conn, error.code, error.message, "coreToken")
         return None
+    if not server.user_limits.acquire(user_id):
+        _reject(conn, "TOO_MANY_CONNECTIONS", f"{user_id} has too many open connections.")
+        return None
+    return user_id
 
 
 def _reject(conn: WsConnection, code: str, message: str, field: str | None = None) -> None:
@@ -125,7 +153,10 @@ def _reject(conn: WsConnection, code: str, message: str, field: str | None = Non
 
 
 async def _serve(
-    server: GlasscloudServer, ws: web.WebSocketResponse, conn: WsConnection, user_id: str
+    server: GlasscloudServer,
+    conn: WsConnection,
+    frames: AsyncIterator[WSMessage],
+    user_id: str,
 ) -> None:
     user = await server.store.get_user(user_id)
     session, created = server.registry.get_or_create(user_id, user.settings)
@@ -134,13 +165,11 @@ async def _serve(
     if created and user.running_apps:
         server.tasks.spawn(_restart_previous(server, session, list(user.running_apps)))
     try:
-        async for msg in ws:
+        async for msg in frames:
             if msg.type is WSMsgType.TEXT:
                 _on_text(server, session, conn, msg.data)
-            elif msg.type is WSMsgType.BINARY:
+            else:
                 session.handle_glasses_audio(msg.data)
-            elif msg.type is WSMsgType.ERROR:
-                break
     finally:
         session.glasses_closed(conn)
 
