@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from glasscloud import __version__
+from glasscloud.auth.app_tokens import issue_app_token, issue_developer_token
 from glasscloud.auth.tokens import TokenError, issue_core_token
 from glasscloud.server.config import (
     DEFAULT_SYSTEM_NETWORKS,
@@ -24,7 +25,7 @@ from glasscloud.server.config import (
     default_database_url,
     env,
 )
-from glasscloud.store.errors import StoreError
+from glasscloud.store.errors import AppNotFound, StoreError
 from glasscloud.store.records import APP_TYPES, AppRecord
 from glasscloud.store.store import Store
 from glasscloud.store.urls import parse_database_url
@@ -101,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
         "loopback and private networks)",
     )
     serve.add_argument("--log-level", help=f"one of {', '.join(LOG_LEVELS)} (default INFO)")
+    serve.add_argument(
+        "--dashboard-package",
+        help="package name of the system dashboard App (default system.augmentos.dashboard)",
+    )
     serve.set_defaults(handler=_serve)
 
     token = commands.add_parser(
@@ -146,6 +151,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_database(rotate)
     _add_json(rotate)
     rotate.set_defaults(handler=_apps_rotate_key)
+
+    app_token = apps.add_parser(
+        "token",
+        help="print an App token (JWT) for header authentication on /app-ws",
+        description="Print an App token for PACKAGE. The App sends it as `Authorization: "
+        "Bearer <token>` with `X-Session-Id` when it opens /app-ws; rotating the App's key "
+        "revokes it.",
+    )
+    app_token.add_argument("package", metavar="PACKAGE")
+    _add_database(app_token)
+    app_token.set_defaults(handler=_apps_token)
+
+    dev_token = commands.add_parser(
+        "dev-token",
+        help="print a developer token for the developer and admin REST API",
+        description="Print a developer token for EMAIL: `Authorization: Bearer <token>` on "
+        "/api/dev/... and /api/admin/....",
+    )
+    dev_token.add_argument("email", metavar="EMAIL")
+    _add_database(dev_token)
+    dev_token.set_defaults(handler=_dev_token)
     return parser
 
 
@@ -246,6 +272,11 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
     level, source = _option(args, "log_level")
     if level is not None:
         settings["log_level"] = _log_level(level, source)
+    dashboard, source = _option(args, "dashboard_package")
+    if dashboard is not None:
+        if not dashboard.strip():
+            raise UsageError(f"{source} must not be empty")
+        settings["dashboard_package"] = dashboard.strip()
     settings["secret"] = env("secret") or None
     return ServerConfig(**settings)
 
@@ -270,6 +301,33 @@ def _token(args: argparse.Namespace) -> int:
     if secret is None:
         secret = asyncio.run(_stored_secret(url))
     print(issue_core_token(secret, email))
+    return 0
+
+
+def _apps_token(args: argparse.Namespace) -> int:
+    url = _database_url(args)
+
+    async def fetch() -> tuple[str, AppRecord | None]:
+        async with await Store.open(url) as store:
+            stored = await store.get_or_create_secret()
+            return env("secret") or stored, await store.get_app(args.package)
+
+    secret, record = asyncio.run(fetch())
+    if record is None:
+        raise AppNotFound(args.package)
+    print(issue_app_token(secret, record.package_name, record.key_version))
+    return 0
+
+
+def _dev_token(args: argparse.Namespace) -> int:
+    email = args.email.strip()
+    if "@" not in email:
+        raise UsageError(f"'{args.email}' is not an e-mail address: it has no '@'")
+    url = _database_url(args)
+    secret = env("secret") or None
+    if secret is None:
+        secret = asyncio.run(_stored_secret(url))
+    print(issue_developer_token(secret, email))
     return 0
 
 

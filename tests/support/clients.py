@@ -126,6 +126,7 @@ class PyApp:
         self.inboxes: dict[str, FrameInbox] = {}  # by userId
         self.connect = True
         self.webhook_status = 200
+        self.stop_delay = 0.0
         self.subscriptions: list[str] = []
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -167,6 +168,8 @@ class PyApp:
                     {"status": "error", "message": "Failed to connect"}, status=500
                 )
             await inbox.send(self.subscription_message(self.subscriptions))
+        if body["type"] == "stop_request" and self.stop_delay:
+            await asyncio.sleep(self.stop_delay)
         if body["type"] == "stop_request" and body["userId"] in self.inboxes:
             await self.inboxes[body["userId"]].close()
         return web.json_response({"status": "success"}, status=self.webhook_status)

@@ -1,5 +1,5 @@
-"""What the glasses show. This is the pass-through placeholder behind the interface the
-session uses; display arbitration and the dashboard (issue 4) replace its insides.
+"""What the glasses show: the interface the session uses, and a pass-through placeholder.
+The real arbitration is `display_manager.DisplayManager` (the session's default).
 
 The session calls:
 - `app_starting(package, name)` when an App start begins (boot screen),
@@ -37,6 +37,8 @@ class DisplayContext:
         is_running: Callable[[str], bool],
         timestamp: Callable[[], str],
         app_type: Callable[[str], str | None],
+        user_id: str = "",
+        send_to_app: Callable[[str, str], None] | None = None,
     ) -> None:
         self.clock = clock
         self.timings = timings
@@ -44,6 +46,9 @@ class DisplayContext:
         self.is_running = is_running
         self.timestamp = timestamp
         self.app_type = app_type
+        self.user_id = user_id
+        # send_to_app(package, text): a frame to that App if it is connected, else dropped.
+        self.send_to_app = send_to_app or (lambda _package, _text: None)
 
 
 class PassThroughDisplay:

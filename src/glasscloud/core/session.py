@@ -15,12 +15,8 @@ from glasscloud.core.defaults import (
     DEFAULT_SYSTEM_SETTINGS,
     app_settings_for_ack,
 )
-from glasscloud.core.display import (
-    DASHBOARD_MESSAGES,
-    DisplayContext,
-    DisplayFactory,
-    PassThroughDisplay,
-)
+from glasscloud.core.display import DASHBOARD_MESSAGES, DisplayContext, DisplayFactory
+from glasscloud.core.display_manager import DisplayManager
 from glasscloud.core.metrics import Metrics
 from glasscloud.core.microphone import MicrophoneState
 from glasscloud.core.ports import Connection, SessionEffects, StartResult, WebhookOutcome
@@ -97,9 +93,16 @@ class UserSession:
         self._mic_timer: TimerHandle | None = None
         self._mic = MicrophoneState(clock, timings.mic_debounce, self._send_mic_state)
         self.log = SessionLog(log, {"userId": user_id})
-        self.display = (display_factory or PassThroughDisplay)(
+        self.display = (display_factory or DisplayManager)(
             DisplayContext(
-                clock, timings, self._to_glasses, self._is_running, self._ts, self._app_type
+                clock,
+                timings,
+                self._to_glasses,
+                self._is_running,
+                self._ts,
+                self._app_type,
+                user_id=user_id,
+                send_to_app=self._to_app,
             )
         )
         self.transcription = (transcription_factory or NoTranscription)(
@@ -120,6 +123,11 @@ class UserSession:
             self.metrics.inc("glasses_sends_dropped", reason="disconnected")
             return
         self.glasses.send_text(text)
+
+    def _to_app(self, package_name: str, text: str) -> None:
+        slot = self.apps.get(package_name)
+        if slot is not None and slot.conn is not None and slot.state is AppState.RUNNING:
+            slot.conn.send_text(text)
 
     def _is_running(self, package_name: str) -> bool:
         slot = self.apps.get(package_name)
@@ -561,7 +569,14 @@ class UserSession:
             return
         kind = msg.type
         if slot.state is AppState.STOPPING:
-            return  # the App is being stopped: nothing it sends now takes effect
+            self._app_error(
+                slot,
+                ProtocolError(
+                    ErrorCode.APP_NOT_RUNNING,
+                    f"{slot.package_name} is being stopped; '{kind}' was ignored.",
+                ),
+            )
+            return
         claimed = msg.obj.get("packageName")
         if isinstance(claimed, str) and claimed and claimed != slot.package_name:
             self.metrics.inc("impersonation_attempts")

@@ -20,4 +20,10 @@ class Timings:
     subscription_mic_debounce: float = 0.1
     auth_timeout: float = 10.0
     ping_interval: float = 10.0
+    # display arbitration (reference-behavior.md §1, "Display")
+    display_throttle: float = 0.3
+    boot_duration: float = 1.5
+    display_lock: float = 10.0
+    display_lock_inactive: float = 2.0
+    min_display_lifetime: float = 1.0
     missed_pings: int = 3

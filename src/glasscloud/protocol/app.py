@@ -8,7 +8,16 @@ from typing import Any
 
 from glasscloud.protocol.errors import ErrorCode, ProtocolError, hint
 from glasscloud.protocol.jsonio import decode_object, encode, encode_str
-from glasscloud.protocol.validate import LIST, NUM, OBJ, STR, Rules, check_fields, type_name
+from glasscloud.protocol.validate import (
+    BOOL,
+    LIST,
+    NUM,
+    OBJ,
+    STR,
+    Rules,
+    check_fields,
+    type_name,
+)
 
 VIEWS = frozenset({"main", "dashboard"})
 
@@ -26,9 +35,6 @@ LAYOUT_FIELDS: dict[str, tuple[str, ...]] = {
 # App message types this cloud knows but does not implement yet: answered with NOT_SUPPORTED.
 KNOWN_UNSUPPORTED = frozenset(
     {
-        "dashboard_content_update",
-        "dashboard_mode_change",
-        "dashboard_system_update",
         "audio_play_request",
         "audio_stop_request",
         "photo_request",
@@ -60,7 +66,17 @@ _RULES: dict[str, Rules] = {
         "durationMs": ((NUM,), False),
     },
     "ownership_release": {"reason": ((STR,), False)},
+    "dashboard_content_update": {"content": ((STR, OBJ), True), "modes": ((LIST,), False)},
+    "dashboard_mode_change": {"mode": ((STR,), True)},
+    "dashboard_system_update": {"section": ((STR,), True), "content": ((STR,), True)},
 }
+
+DASHBOARD_SECTIONS = ("topLeft", "topRight", "bottomLeft", "bottomRight")
+DASHBOARD_MODES = ("main", "expanded")
+# Modes an App may write content for; `always_on` is accepted and not rendered (§7.3).
+DASHBOARD_CONTENT_MODES = (*DASHBOARD_MODES, "always_on")
+# Layouts a dashboard item may be given as (flattened to text when rendered).
+DASHBOARD_CONTENT_LAYOUTS = ("text_wall", "double_text_wall", "dashboard_card", "reference_card")
 
 KNOWN_TYPES = frozenset(_RULES) | KNOWN_UNSUPPORTED
 
@@ -86,7 +102,40 @@ def decode_app_message(text: str) -> AppMessage:
     check_fields(msg_type, obj, rules)
     if msg_type == "display_event":
         validate_display(obj)
+    elif msg_type.startswith("dashboard_"):
+        validate_dashboard(msg_type, obj)
     return AppMessage(msg_type, obj)
+
+
+def _one_of(value: Any, allowed: tuple[str, ...], path: str) -> None:
+    if value not in allowed:
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD,
+            f"`{path}` must be one of {', '.join(allowed)}, got {value!r}.",
+            path,
+        )
+
+
+def validate_dashboard(msg_type: str, obj: dict[str, Any]) -> None:
+    """The values of the `dashboard_*` messages (their field kinds are checked by _RULES)."""
+    if msg_type == "dashboard_mode_change":
+        _one_of(obj["mode"], DASHBOARD_MODES, "mode")
+    elif msg_type == "dashboard_system_update":
+        _one_of(obj["section"], DASHBOARD_SECTIONS, "section")
+    else:
+        for index, mode in enumerate(obj.get("modes") or []):
+            _one_of(mode, DASHBOARD_CONTENT_MODES, f"modes[{index}]")
+        content = obj["content"]
+        if isinstance(content, dict):
+            _one_of(content.get("layoutType"), DASHBOARD_CONTENT_LAYOUTS, "content.layoutType")
+            for name in LAYOUT_FIELDS[content["layoutType"]]:
+                if not isinstance(content.get(name), str):
+                    raise ProtocolError(
+                        ErrorCode.INVALID_FIELD,
+                        f"`content.{name}` of a {content['layoutType']} must be a string, "
+                        f"got {type_name(content.get(name))}.",
+                        f"content.{name}",
+                    )
 
 
 def validate_display(obj: dict[str, Any]) -> None:
@@ -115,6 +164,16 @@ def validate_display(obj: dict[str, Any]) -> None:
                 ErrorCode.INVALID_FIELD,
                 "`layout.frames` of a bitmap_animation must be an array of strings.",
                 "layout.frames",
+            )
+        check_fields(
+            "display_event",
+            layout,
+            {"interval": ((NUM,), False), "repeat": ((BOOL,), False)},
+            prefix="layout.",
+        )
+        if layout.get("interval") is not None and layout["interval"] < 0:
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD, "`layout.interval` must be >= 0.", "layout.interval"
             )
     view = obj.get("view", "main")
     if view not in VIEWS:

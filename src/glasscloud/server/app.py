@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections import deque
 
 from aiohttp import web
 
+from glasscloud.core.display_manager import DisplayManager
 from glasscloud.core.metrics import Metrics
 from glasscloud.core.registry import SessionRegistry
-from glasscloud.server import app_ws, glasses_ws, rest
+from glasscloud.server import app_ws, dev_api, glasses_ws, rest
 from glasscloud.server.clock import LoopClock
 from glasscloud.server.config import ServerConfig
 from glasscloud.server.connection import ConnectionStats, WsConnection
@@ -37,7 +39,15 @@ class GlasscloudServer:
         self.metrics = Metrics()
         self.tasks = TaskSet()
         self.effects = HttpEffects(lambda: self.config, store, self.metrics, self.tasks)
-        self.registry = SessionRegistry(LoopClock(), self.effects, config.timings, self.metrics)
+        self.registry = SessionRegistry(
+            LoopClock(),
+            self.effects,
+            config.timings,
+            self.metrics,
+            display_factory=functools.partial(
+                DisplayManager, dashboard_package=config.dashboard_package
+            ),
+        )
         self.connections: set[WsConnection] = set()
         # Stats of recently closed sockets, for the admin API (bounded).
         self.closed_stats: deque[ConnectionStats] = deque(maxlen=200)
@@ -57,6 +67,7 @@ class GlasscloudServer:
         app.router.add_get("/glasses-ws", glasses_ws.handle)
         app.router.add_get("/app-ws", app_ws.handle)
         rest.add_routes(app)
+        dev_api.add_routes(app)
         return app
 
     @property

@@ -66,7 +66,7 @@ class InboundGuard:
         self._send_error = send_error
         self._bucket = TokenBucket(config.connection_rate, config.connection_burst, now)
         self._user_bucket: TokenBucket | None = None
-        self._last_error_at = -1e9
+        self._last_error_at: dict[str, float] = {}
 
     def bind_user(self, user_id: str, now: float) -> None:
         self._user_bucket = self._limits.bucket(user_id, now)
@@ -100,8 +100,8 @@ class InboundGuard:
 
     def _refuse(self, now: float, error: ProtocolError, limit: str, always: bool = False) -> None:
         self._metrics.inc("inbound_refused", side=self._side, limit=limit)
-        if always or now - self._last_error_at >= 1.0:
-            self._last_error_at = now
+        if always or now - self._last_error_at.get(limit, -1e9) >= 1.0:
+            self._last_error_at[limit] = now
             self._send_error(error)
 
 

@@ -1,0 +1,9 @@
+"""glasscloud benchmarks (issue 3). Not tests: they print tables and write bench/results/*.json.
+
+One command runs everything (about 25 minutes on the 2-core reference machine):
+
+    .venv/bin/python -m bench.run all
+
+See docs/performance.md for the method, the targets and the results, and `bench/run.py` for
+the single commands (`saturate`, `mix`, `sweep`, `idle`, `slow`).
+"""

@@ -1,0 +1,262 @@
+"""Benchmark runner: starts each server pinned to core 0 (a fresh process per measurement),
+runs `bench.loadgen` pinned to core 1, repeats for `--rounds`, and reports medians with the
+ratio glasscloud / bare aiohttp relay measured in the same run. Writes
+bench/results/<suite>.json; `sweep` also draws docs/performance-sweep.png.
+
+    .venv/bin/python -m bench.run all          # everything below, ~25 min on 2 cores
+    .venv/bin/python -m bench.run saturate     # deliveries/s and server CPU us/delivery
+    .venv/bin/python -m bench.run mix          # 1,000 sessions x 2 Apps, latency + losses
+    .venv/bin/python -m bench.run sweep        # latency/CPU against N (+ the PNG)
+    .venv/bin/python -m bench.run idle         # RSS per idle session (up to 6,000 x 2 Apps)
+    .venv/bin/python -m bench.run slow         # one slow App per hot session, vs a control
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.report import print_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PY = sys.executable
+_port = [8400 + os.getpid() % 500]
+
+
+def _next_port() -> int:
+    _port[0] += 1
+    return _port[0]
+
+
+class Target:
+    """One server process (glasscloud via bench.serve, or the bare relay) on core 0."""
+
+    def __init__(self, kind: str, app_queue: int = 1024, unlimited: bool = False) -> None:
+        self.kind = kind
+        self.port = _next_port()
+        self.secret = secrets.token_hex(32)
+        self.dir = tempfile.mkdtemp(prefix="gcbench-")
+        self.database = f"sqlite:///{self.dir}/bench.db"
+        self.metrics = f"{self.dir}/metrics.json"
+        if kind == "glasscloud":
+            cmd = [
+                PY,
+                "-m",
+                "bench.serve",
+                "--port",
+                str(self.port),
+                "--database",
+                self.database,
+                "--secret",
+                self.secret,
+                "--app-queue",
+                str(app_queue),
+                "--metrics-out",
+                self.metrics,
+                "--cpu",
+                "0",
+            ]
+        else:
+            cmd = [PY, "-m", "bench.baseline_relay", "--port", str(self.port), "--cpu", "0"]
+        self.log = open(f"{self.dir}/server.log", "w")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            start_new_session=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if "READY" not in line:
+            raise RuntimeError(f"{kind} did not start; see {self.dir}/server.log")
+
+    def loadgen(self, mode: str, *extra: str, timeout: float = 900) -> dict[str, Any]:
+        cmd = [
+            PY,
+            "-m",
+            "bench.loadgen",
+            mode,
+            "--target",
+            self.kind,
+            "--port",
+            str(self.port),
+            "--pid",
+            str(self.proc.pid),
+            "--database",
+            self.database,
+            "--secret",
+            self.secret,
+            "--metrics-file",
+            self.metrics,
+            "--cpu",
+            "1",
+            *extra,
+        ]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
+        if not lines:
+            return {"error": (done.stderr or done.stdout)[-800:]}
+        return json.loads(lines[-1][7:])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.log.close()
+
+
+def measure(kind: str, mode: str, *extra: str, app_queue: int = 1024) -> dict[str, Any]:
+    target = Target(kind, app_queue, unlimited=mode == "saturate")
+    try:
+        time.sleep(0.3)
+        return target.loadgen(mode, *extra)
+    finally:
+        target.stop()
+        time.sleep(0.5)
+
+
+def _brief(res: dict[str, Any]) -> str:
+    keys = (
+        "deliveries_per_s",
+        "server_cpu_us_per_delivery",
+        "server_cpu_pct",
+        "kb_per_session",
+        "error",
+    )
+    parts = [
+        f"{k}={res[k]:.1f}" if isinstance(res.get(k), float) else f"{k}={res.get(k)}"
+        for k in keys
+        if k in res
+    ]
+    if "lat_glasses_to_app" in res:
+        parts.append(f"p99={res['lat_glasses_to_app']['p99_ms']}")
+    if "lost" in res:
+        parts.append(f"lost={res['lost']}")
+    return " ".join(parts)
+
+
+def run_cases(
+    name: str, cases: list[tuple[str, str, str, list[str]]], rounds: int, app_queue: int = 1024
+) -> dict[str, Any]:
+    """cases: (label, target kind, loadgen mode, loadgen args); rounds interleave the cases."""
+    out: dict[str, Any] = {
+        "suite": name,
+        "rounds": rounds,
+        "started": time.time(),
+        "machine": {"cpus": os.cpu_count()},
+        "runs": [],
+    }
+    for rnd in range(rounds):
+        for label, kind, mode, extra in cases:
+            res = measure(kind, mode, *extra, app_queue=app_queue)
+            out["runs"].append({"case": label, "target": kind, "round": rnd, **res})
+            print(f"[{name} r{rnd}] {label:28s} {_brief(res)}", flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+def suite_saturate(rounds: int) -> dict[str, Any]:
+    common = ["--sessions", "64", "--k", "2", "--window", "32", "--secs", "4", "--warm", "1"]
+    cases = [
+        (f"{kind}:{t}", t, "saturate", ["--kind", kind, *common])
+        for kind in ("audio", "event")
+        for t in ("baseline", "glasscloud")
+    ]
+    return run_cases("saturate", cases, rounds)
+
+
+def suite_mix(rounds: int, sessions: int = 1000) -> dict[str, Any]:
+    common = ["--sessions", str(sessions), "--k", "2", "--secs", "10", "--warm", "2"]
+    cases = [(f"mix{sessions}:{t}", t, "mix", common) for t in ("baseline", "glasscloud")]
+    return run_cases("mix", cases, rounds)
+
+
+def suite_sweep(rounds: int, levels: tuple[int, ...]) -> dict[str, Any]:
+    cases = [
+        (f"n{n}:{t}", t, "mix", ["--sessions", str(n), "--k", "2", "--secs", "6", "--warm", "2"])
+        for n in levels
+        for t in ("baseline", "glasscloud")
+    ]
+    out = run_cases("sweep", cases, rounds)
+    from bench.plot import plot_sweep
+
+    plot_sweep(out, ROOT / "docs" / "performance-sweep.png")
+    return out
+
+
+def suite_idle(rounds: int, levels: str) -> dict[str, Any]:
+    cases = [
+        (f"idle:{t}", t, "idle", ["--k", "2", "--levels", levels, "--setup-secs", "400"])
+        for t in ("baseline", "glasscloud")
+    ]
+    return run_cases("idle", cases, rounds)
+
+
+def suite_slow(rounds: int) -> dict[str, Any]:
+    common = [
+        "--sessions",
+        "500",
+        "--k",
+        "2",
+        "--secs",
+        "20",
+        "--warm",
+        "2",
+        "--slow",
+        "10",
+        "--hot-rate",
+        "200",
+    ]
+    cases = [
+        ("slow:control", "glasscloud", "mix", [*common, "--slow-read", "1"]),
+        ("slow:stalled", "glasscloud", "mix", [*common, "--slow-read", "0"]),
+    ]
+    return run_cases("slow", cases, rounds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "suite", choices=["all", "saturate", "mix", "sweep", "idle", "slow", "report"]
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sweep-levels", default="250,500,1000,1500,2000,3000")
+    parser.add_argument("--idle-levels", default="1000,3000,6000")
+    args = parser.parse_args()
+    chosen = ["saturate", "mix", "sweep", "idle", "slow"] if args.suite == "all" else [args.suite]
+    if args.suite == "report":
+        chosen = []
+    levels = tuple(int(x) for x in args.sweep_levels.split(","))
+    for suite in chosen:
+        if suite == "saturate":
+            suite_saturate(args.rounds)
+        elif suite == "mix":
+            suite_mix(args.rounds)
+        elif suite == "sweep":
+            suite_sweep(max(1, args.rounds - 1), levels)
+        elif suite == "idle":
+            suite_idle(max(1, args.rounds - 1), args.idle_levels)
+        elif suite == "slow":
+            suite_slow(max(1, args.rounds - 1))
+    print_suite(RESULTS)
+
+
+if __name__ == "__main__":
+    main()

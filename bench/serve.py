@@ -1,0 +1,77 @@
+"""The glasscloud server as the benchmarks run it: the real `start_server` in one process on
+uvloop, pinned to a core, logging at WARNING (per-session INFO lines would dominate the
+10,000-session setup). SIGUSR1 writes the server's counters (drops, deliveries) as JSON to
+`--metrics-out`; SIGTERM stops it gracefully.
+
+    .venv/bin/python -m bench.serve --port 8300 --database sqlite:////tmp/b.db --secret S
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+
+import uvloop
+
+from bench.stats import pin, raise_nofile
+from glasscloud.server.config import ServerConfig
+from glasscloud.server.logs import setup_logging
+from glasscloud.server.run import start_server, stop_server
+
+# Saturation runs push each socket past the default inbound limits (200 msg/s per
+# connection, 1,000 per user) on purpose; they lift them. The mix runs keep the defaults.
+UNLIMITED = {
+    "connection_rate": 1e9,
+    "connection_burst": 1e9,
+    "user_rate": 1e9,
+    "user_burst": 1e9,
+}
+
+
+async def _main(args: argparse.Namespace) -> None:
+    config = ServerConfig(
+        host="127.0.0.1",
+        port=args.port,
+        database=args.database,
+        secret=args.secret,
+        log_level="WARNING",
+        app_send_queue=args.app_queue,
+        **(UNLIMITED if args.no_rate_limit else {}),
+    )
+    server = await start_server(config)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def dump() -> None:
+        items = [{"name": n, "labels": lb, "value": v} for n, lb, v in server.metrics.items()]
+        with open(args.metrics_out, "w") as out:
+            json.dump(items, out)
+
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    loop.add_signal_handler(signal.SIGINT, stopping.set)
+    loop.add_signal_handler(signal.SIGUSR1, dump)
+    print("READY", flush=True)
+    await stopping.wait()
+    await stop_server(server)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--database", required=True)
+    parser.add_argument("--secret", required=True)
+    parser.add_argument("--app-queue", type=int, default=1024)
+    parser.add_argument("--metrics-out", default="/tmp/glasscloud-bench-metrics.json")
+    parser.add_argument("--cpu", type=int, default=0)
+    parser.add_argument("--no-rate-limit", action="store_true")
+    args = parser.parse_args()
+    pin(args.cpu)
+    raise_nofile()
+    setup_logging("WARNING")
+    uvloop.run(_main(args))
+
+
+if __name__ == "__main__":
+    main()

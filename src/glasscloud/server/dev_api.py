@@ -1,0 +1,206 @@
+"""The developer REST API (`/api/dev/...`) and the operator's status routes
+(`/api/admin/...`, `/metrics`). Both take `Authorization: Bearer <developer token>`
+(`glasscloud dev-token EMAIL`)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from glasscloud.auth.app_tokens import issue_app_token, verify_developer_token
+from glasscloud.auth.tokens import TokenError
+from glasscloud.protocol.jsonio import iso_timestamp
+from glasscloud.server.glasses_ws import bearer_token
+from glasscloud.store.errors import AppExists, AppNotFound, StoreError
+
+if TYPE_CHECKING:
+    from glasscloud.server.app import GlasscloudServer
+
+log = logging.getLogger("glasscloud.dev_api")
+
+_HINT_DEV = "Get a developer token on the server: glasscloud dev-token EMAIL."
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/dev/apps", list_apps)
+    app.router.add_post("/api/dev/apps", register_app)
+    app.router.add_post("/api/dev/apps/{package}/api-key", rotate_key)
+    app.router.add_get("/api/dev/apps/{package}/token", app_token)
+    app.router.add_get("/api/admin/sessions", sessions)
+    app.router.add_get("/api/admin/metrics", metrics_json)
+    app.router.add_get("/metrics", metrics_text)
+
+
+def _server(request: web.Request) -> GlasscloudServer:
+    from glasscloud.server.app import SERVER_KEY
+
+    return request.app[SERVER_KEY]
+
+
+def error_response(status: int, code: str, message: str, hint: str | None = None) -> web.Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if hint:
+        body["hint"] = hint
+    return web.json_response({"error": body}, status=status)
+
+
+def _developer(request: web.Request) -> str:
+    token = bearer_token(request.headers.get("Authorization"))
+    try:
+        return verify_developer_token(_server(request).secret, token or None)
+    except TokenError as error:
+        response = error_response(401, error.code, error.message, _HINT_DEV)
+        raise web.HTTPUnauthorized(text=response.text, content_type="application/json") from None
+
+
+async def list_apps(request: web.Request) -> web.Response:
+    _developer(request)
+    records = await _server(request).store.list_apps()
+    return web.json_response(
+        {"apps": [{**r.public_view(), "keyVersion": r.key_version} for r in records]}
+    )
+
+
+def _permissions(raw: Any) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise StoreError("`permissions` must be an array of permission names.")
+    out = []
+    for item in raw:
+        if isinstance(item, dict):
+            item = item.get("type")
+        if not isinstance(item, str):
+            raise StoreError('each permission must be a string or {"type": ...}.')
+        out.append(item)
+    return out
+
+
+async def register_app(request: web.Request) -> web.Response:
+    developer = _developer(request)
+    server = _server(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        return error_response(400, "MALFORMED_MESSAGE", "The body must be a JSON object.")
+    if not isinstance(body, dict):
+        return error_response(400, "MALFORMED_MESSAGE", "The body must be a JSON object.")
+    for field in ("packageName", "name", "publicUrl"):
+        if not isinstance(body.get(field), str):
+            return error_response(
+                400, "INVALID_FIELD", f"`{field}` is required and must be a string."
+            )
+    settings = body.get("settings") or []
+    if not isinstance(settings, list):
+        return error_response(400, "INVALID_FIELD", "`settings` must be an array.")
+    try:
+        record, key = await server.store.create_app(
+            body["packageName"],
+            body["name"],
+            body["publicUrl"],
+            app_type=str(body.get("appType") or "background"),
+            is_system=bool(body.get("isSystemApp", False)),
+            permissions=_permissions(body.get("permissions")),
+            settings_schema=settings,
+        )
+    except AppExists as error:
+        return error_response(409, "APP_EXISTS", error.message)
+    except StoreError as error:
+        return error_response(400, "INVALID_FIELD", error.message)
+    server.metrics.inc("apps_registered")
+    log.info("App registered", extra={"developer": developer, "packageName": record.package_name})
+    return web.json_response(
+        {"app": {**record.public_view(), "keyVersion": record.key_version}, "apiKey": key},
+        status=201,
+    )
+
+
+async def rotate_key(request: web.Request) -> web.Response:
+    _developer(request)
+    server = _server(request)
+    package = request.match_info["package"]
+    try:
+        key = await server.store.rotate_api_key(package)
+    except AppNotFound as error:
+        return error_response(404, "PACKAGE_NOT_FOUND", error.message)
+    record = await server.store.get_app(package)
+    return web.json_response(
+        {
+            "packageName": package,
+            "apiKey": key,
+            "keyVersion": record.key_version if record else None,
+            "createdAt": iso_timestamp(time.time()),
+        }
+    )
+
+
+async def app_token(request: web.Request) -> web.Response:
+    _developer(request)
+    server = _server(request)
+    package = request.match_info["package"]
+    record = await server.store.get_app(package)
+    if record is None:
+        return error_response(404, "PACKAGE_NOT_FOUND", f"No App is registered as '{package}'.")
+    return web.json_response(
+        {
+            "packageName": package,
+            "keyVersion": record.key_version,
+            "token": issue_app_token(server.secret, package, record.key_version),
+        }
+    )
+
+
+async def sessions(request: web.Request) -> web.Response:
+    """Live sessions, their Apps, and per-connection statistics (open and recently closed)."""
+    _developer(request)
+    server = _server(request)
+    live = []
+    for session in server.registry:
+        live.append(
+            {
+                "userId": session.user_id,
+                "startTime": session.start_time,
+                "glassesConnected": session.glasses is not None,
+                "apps": {p: session.app_state(p) for p in session.apps},
+                "subscriptions": session.subscriptions.as_map(),
+            }
+        )
+    return web.json_response(
+        {
+            "sessions": live,
+            "connections": [c.stats.as_json() for c in server.connections],
+            "recentlyClosed": [s.as_json() for s in list(server.closed_stats)[-50:]],
+        }
+    )
+
+
+async def metrics_json(request: web.Request) -> web.Response:
+    _developer(request)
+    server = _server(request)
+    return web.json_response(
+        {
+            "sessions": len(server.registry),
+            "connections": len(server.connections),
+            "counters": [
+                {"name": name, "labels": labels, "value": value}
+                for name, labels, value in server.metrics.items()
+            ],
+        }
+    )
+
+
+async def metrics_text(request: web.Request) -> web.Response:
+    """Prometheus text format."""
+    _developer(request)
+    server = _server(request)
+    lines = [
+        f"glasscloud_sessions {len(server.registry)}",
+        f"glasscloud_connections {len(server.connections)}",
+    ]
+    for name, labels, value in server.metrics.items():
+        label_text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        lines.append(f"glasscloud_{name}_total{{{label_text}}} {value}")
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
