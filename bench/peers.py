@@ -72,8 +72,9 @@ class GlassesListener(WSListener):
             return
         payload = frame.get_payload_as_bytes()
         if b'"display_event"' in payload:
-            obj = _decode(payload)
-            self.tally.hit("display", int(obj["layout"]["text"]))
+            text = _decode(payload).get("layout", {}).get("text")
+            if isinstance(text, str) and text.isdigit():  # ours, not a boot screen
+                self.tally.hit("display", int(text))
         elif not self.acked.done() and b'"connection_ack"' in payload:
             self.acked.set_result(True)
 

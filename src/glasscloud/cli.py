@@ -172,7 +172,43 @@ def build_parser() -> argparse.ArgumentParser:
     dev_token.add_argument("email", metavar="EMAIL")
     _add_database(dev_token)
     dev_token.set_defaults(handler=_dev_token)
+    _add_sdk_commands(commands)
     return parser
+
+
+def _add_sdk_commands(commands: Any) -> None:
+    """`app new` (scaffold a Python App) and `glasses` (the terminal glasses simulator)."""
+    app = commands.add_parser("app", help="write Apps in Python").add_subparsers(
+        dest="app_command", metavar="ACTION", required=True
+    )
+    new = app.add_parser(
+        "new",
+        help="create a runnable example App (app.py + README.md)",
+        description="Create DIR/NAME with an App on the Python SDK and a README saying how "
+        "to register and run it.",
+    )
+    new.add_argument("name", metavar="NAME")
+    new.add_argument("--dir", default=".", help="parent directory (default: current)")
+    new.add_argument("--package", help="package name (default com.example.<name>)")
+    new.add_argument("--port", default="7010", help="the App's port (default 7010)")
+    new.set_defaults(handler=_app_new)
+
+    glasses = commands.add_parser(
+        "glasses",
+        help="a terminal glasses simulator",
+        description="Connect to /glasses-ws as EMAIL and read commands from stdin (start, "
+        "stop, press, head, say, wav, ...; `help` lists them); what Apps display is drawn "
+        "in the terminal. Without --token one is signed with GLASSCLOUD_SECRET, else with "
+        "the secret in the database.",
+    )
+    glasses.add_argument("email", metavar="EMAIL")
+    glasses.add_argument(
+        "--server", default="http://127.0.0.1:8002", help="glasscloud URL (default %(default)s)"
+    )
+    glasses.add_argument("--token", help="core token (default: sign one locally)")
+    glasses.add_argument("--language", default="en-US", help="language of `say` (en-US)")
+    _add_database(glasses)
+    glasses.set_defaults(handler=_glasses)
 
 
 def _add_database(parser: argparse.ArgumentParser) -> None:
@@ -328,6 +364,53 @@ def _dev_token(args: argparse.Namespace) -> int:
     if secret is None:
         secret = asyncio.run(_stored_secret(url))
     print(issue_developer_token(secret, email))
+    return 0
+
+
+def _app_new(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from glasscloud.sdk.scaffold import app_files
+
+    try:
+        files = app_files(args.name, args.package, _port(args.port, "--port"))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    target = Path(args.dir) / args.name
+    if target.exists() and any(target.iterdir()):
+        raise UsageError(f"{target} already exists and is not empty")
+    target.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (target / name).write_text(content, encoding="utf-8")
+    print(f"Created {target}/ ({', '.join(files)}). Next: read {target / 'README.md'}.")
+    return 0
+
+
+def _glasses(args: argparse.Namespace) -> int:
+    from glasscloud.simulator import glasses_ws_url, run_simulator
+
+    try:
+        glasses_ws_url(args.server)
+    except ValueError as exc:
+        raise UsageError(f"--server: {exc}") from None
+    token = args.token
+    if not token:
+        email = args.email.strip()
+        if "@" not in email:
+            raise UsageError(f"'{args.email}' is not an e-mail address: it has no '@'")
+        secret = env("secret") or asyncio.run(_stored_secret(_database_url(args)))
+        token = issue_core_token(secret, email)
+    import aiohttp
+
+    try:
+        asyncio.run(run_simulator(args.server, token, language=args.language))
+    except aiohttp.WSServerHandshakeError as exc:
+        raise OSError(
+            f"{args.server} refused the glasses connection (HTTP {exc.status}); "
+            "check the token, or --database/GLASSCLOUD_SECRET if it was signed locally"
+        ) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise OSError(f"cannot connect to {args.server}: {exc}") from None
     return 0
 
 

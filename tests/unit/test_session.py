@@ -428,7 +428,7 @@ def test_an_app_cannot_change_another_apps_subscriptions(session, effects):
     assert attacker.messages("tpa_connection_error")[-1]["code"] == "PACKAGE_MISMATCH"
 
 
-def test_display_goes_out_as_the_bound_app(session, effects, glasses):
+def test_display_goes_out_as_the_bound_app(session, effects, glasses, clock):
     app = start_and_bind(session, effects, app_record())
     session.handle_app_text(
         app,
@@ -443,6 +443,8 @@ def test_display_goes_out_as_the_bound_app(session, effects, glasses):
             }
         ),
     )
+    assert glasses.messages("display_event")[-1]["layout"]["layoutType"] == "reference_card"
+    clock.advance(Timings().boot_duration)  # held behind the boot screen, then shown
     shown = glasses.messages("display_event")[-1]
     assert shown["packageName"] == "com.example.app"
     assert shown["layout"] == {"layoutType": "text_wall", "text": "hello"}
@@ -515,3 +517,50 @@ def test_app_stop_turns_the_microphone_off(session, effects, glasses, clock):
     session.stop_app("com.example.app")
     clock.advance(2)
     assert glasses.messages("microphone_state_change")[-1]["isMicrophoneEnabled"] is False
+
+
+def test_a_failed_restart_keeps_trying_with_backoff_then_reports_crashed(
+    session, effects, glasses, clock
+):
+    conn = start_and_bind(session, effects, app_record())
+    session.app_closed(conn, 1006)  # the App server died
+    clock.advance(5.0 + 1.0)  # grace, then the first restart after 1 s
+    assert len(effects.starts) == 2
+    effects.starts[-1].on_outcome(WebhookOutcome(False, None, "refused", retryable=True))
+    clock.advance(1.0)  # the webhook retry inside the attempt
+    effects.starts[-1].on_outcome(WebhookOutcome(False, None, "refused", retryable=True))
+    assert len(effects.starts) == 3
+    assert session.app_state("com.example.app") == "loading"  # not given up
+    clock.advance(2.0)  # second restart after 2 s
+    assert len(effects.starts) == 4
+    effects.starts[-1].on_outcome(WebhookOutcome(False, 404, "HTTP 404"))
+    clock.advance(4.0)  # third restart after 4 s
+    assert len(effects.starts) == 5
+    effects.starts[-1].on_outcome(WebhookOutcome(False, 404, "HTTP 404"))
+    clock.advance(60)
+    assert len(effects.starts) == 5
+    last = glasses.messages("app_state_change")[-1]
+    assert (last["state"], last["reason"]) == ("stopped", "crashed")
+    assert last["error"]["stage"] == "WEBHOOK"
+    assert session.app_state("com.example.app") is None
+
+
+def test_restart_app_requests_a_fresh_session_and_drops_the_stale_socket(session, effects, glasses):
+    stale = start_and_bind(session, effects, app_record())
+    subscribe(session, stale, ["button_press"])
+    assert session.restart_app("com.example.app")
+    assert stale.closed == (1012, "App server restarted")
+    assert len(effects.starts) == 2
+    assert session.app_state("com.example.app") == "loading"
+    session.app_closed(stale, 1012)  # the stale socket's close changes nothing
+    fresh = RecordingConnection("fresh")
+    assert session.bind_app(app_record(), fresh, {}) is None
+    assert session.app_state("com.example.app") == "running"
+    assert not session.restart_app("com.not.running")
+
+
+def test_replaced_glasses_connection_is_told_why(session, glasses):
+    session.attach_glasses(RecordingConnection("newer"))
+    notice = glasses.messages("connection_error")[-1]
+    assert notice["code"] == "SESSION_REPLACED"
+    assert glasses.closed == (1000, "Replaced by a newer connection")

@@ -393,7 +393,11 @@ class DisplayManager:
                 self._arm_wake(window_end)
                 return
         self._send_main(target)
-        self._arm_wake(None)
+        # Something else may already be waiting (another App's pending request): its turn
+        # comes when this send's window ends.
+        after = self._choose()
+        window_end = self.ctx.clock.now() + self.t.display_throttle
+        self._arm_wake(None if self._is_shown(after) else window_end)
 
     def _send_main(self, target: Target) -> None:
         now = self.ctx.clock.now()

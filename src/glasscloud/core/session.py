@@ -44,9 +44,6 @@ ROUTE_ALIASES: dict[str, tuple[str, ...]] = {
     "notification_dismissed": ("notification_dismissed", "phone_notification_dismissed"),
 }
 
-MAX_RESTARTS = 3
-RESTART_BACKOFF = 1.0
-STABLE_RUN = 60.0
 
 CLOSE_NORMAL = 1000
 CLOSE_POLICY = 1008
@@ -181,6 +178,13 @@ class UserSession:
             self._grace_timer.cancel()
             self._grace_timer = None
         if previous is not None and previous is not conn:
+            previous.send_text(
+                glasses_wire.connection_error(
+                    ErrorCode.SESSION_REPLACED,
+                    "A newer connection for this user took over this session.",
+                    self._ts(),
+                )
+            )
             previous.close(CLOSE_NORMAL, "Replaced by a newer connection")
         conn.send_text(glasses_wire.connection_ack(self.user_id, self.snapshot(), self._ts()))
         self._mic.resend()
@@ -394,8 +398,14 @@ class UserSession:
             )
 
     def _fail_start(self, slot: AppSlot, stage: str, message: str) -> None:
-        """A start that failed is reported to the glasses, never left `loading` (C19)."""
+        """A start that failed is reported to the glasses, never left `loading` (C19). A
+        failed restart of an App that was running keeps trying, bounded."""
         slot.cancel_timers()
+        if slot.restarts:
+            self.metrics.inc("app_start_failures", stage=stage)
+            self._app_log(slot).warning("restart failed (%s): %s", stage, message)
+            self._schedule_restart(slot, slot.restarts, {"stage": stage, "message": message})
+            return
         del self.apps[slot.package_name]
         self.subscriptions.remove(slot.package_name)
         self.display.app_stopped(slot.package_name)
@@ -517,14 +527,21 @@ class UserSession:
             self.timings.app_reconnect_grace, lambda: self._app_grace_expired(slot)
         )
 
-    def _end_without_restart(self, slot: AppSlot, reason: str) -> None:
+    def _end_without_restart(
+        self, slot: AppSlot, reason: str, error: dict[str, str] | None = None
+    ) -> None:
         slot.cancel_timers()
         del self.apps[slot.package_name]
         self.subscriptions.remove(slot.package_name)
         self.display.app_stopped(slot.package_name)
-        self._broadcast_state(
-            {"packageName": slot.package_name, "state": "stopped", "reason": reason}
-        )
+        change: dict[str, Any] = {
+            "packageName": slot.package_name,
+            "state": "stopped",
+            "reason": reason,
+        }
+        if error:
+            change["error"] = error
+        self._broadcast_state(change)
         self._persist_running()
         self._subscriptions_changed(broadcast=False)
 
@@ -533,15 +550,22 @@ class UserSession:
         if self.apps.get(slot.package_name) is not slot or slot.state is not AppState.GRACE:
             return
         stable = slot.running_since is not None and (
-            self.clock.now() - slot.running_since >= STABLE_RUN
+            self.clock.now() - slot.running_since >= self.timings.app_stable_run
         )
-        restarts = 0 if stable else slot.restarts
-        if restarts >= MAX_RESTARTS:
+        self._schedule_restart(slot, 0 if stable else slot.restarts)
+
+    def _schedule_restart(
+        self, slot: AppSlot, restarts: int, error: dict[str, str] | None = None
+    ) -> None:
+        """Bring back an App that was lost (or whose restart failed) with a fresh
+        `session_request`, after 1 s, 2 s, 4 s...; after `app_max_restarts` in a row it is
+        reported `crashed` (the reference retried every ~5 s forever, C16)."""
+        if restarts >= self.timings.app_max_restarts:
             self._app_log(slot).warning("App lost %d times in a row; giving up", restarts + 1)
             self.metrics.inc("app_restarts_exhausted")
-            self._end_without_restart(slot, "crashed")
+            self._end_without_restart(slot, "crashed", error)
             return
-        delay = RESTART_BACKOFF * (2**restarts)
+        delay = self.timings.app_restart_backoff * (2**restarts)
         self._app_log(slot).info("restarting App in %.1f s (attempt %d)", delay, restarts + 1)
         self.metrics.inc("app_restarts")
         slot.state = AppState.LOADING
@@ -554,7 +578,26 @@ class UserSession:
             return
         old.cancel_timers()
         del self.apps[old.package_name]
-        self._launch(old.record, None, restarts)
+        new = self._launch(old.record, None, restarts)
+        new.waiters.extend(old.waiters)
+
+    def restart_app(self, package_name: str) -> bool:
+        """The App's server says it restarted: its sockets are stale, so ask it for a fresh
+        session now (the user does nothing). False if the App is not running here."""
+        slot = self.apps.get(package_name)
+        if slot is None:
+            return False
+        if slot.conn is not None:
+            self._slot_by_conn.pop(slot.conn, None)
+            slot.conn.close(1012, "App server restarted")
+            slot.conn = None
+        slot.cancel_timers()
+        del self.apps[package_name]
+        self.subscriptions.remove(package_name)
+        self._subscriptions_changed(broadcast=False)
+        new = self._launch(slot.record, None, 0)
+        new.waiters.extend(slot.waiters)
+        return True
 
     # ---- App messages ----------------------------------------------------------------
 

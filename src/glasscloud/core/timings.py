@@ -12,6 +12,9 @@ class Timings:
     glasses_grace: float = 60.0
     app_start_timeout: float = 5.0
     app_reconnect_grace: float = 5.0
+    app_restart_backoff: float = 1.0
+    app_max_restarts: int = 3
+    app_stable_run: float = 60.0
     webhook_timeout: float = 10.0
     webhook_attempts: int = 2
     webhook_retry_delay: float = 1.0

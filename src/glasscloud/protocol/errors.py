@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
     RATE_LIMITED = "RATE_LIMITED"
     MESSAGE_TOO_LARGE = "MESSAGE_TOO_LARGE"
+    SESSION_REPLACED = "SESSION_REPLACED"
 
 
 class ProtocolError(Exception):
@@ -88,6 +89,8 @@ HINTS: dict[ErrorCode, str] = {
     "limit.",
     ErrorCode.RATE_LIMITED: "Send fewer messages per second; excess messages were dropped.",
     ErrorCode.MESSAGE_TOO_LARGE: "Keep each frame under the server's size limit.",
+    ErrorCode.SESSION_REPLACED: "Another connection signed in as this user; reconnect to take "
+    "over again.",
 }
 
 # HTTP status of a refusal before the WebSocket upgrade.

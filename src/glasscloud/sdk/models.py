@@ -80,11 +80,10 @@ class ButtonPress:
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> ButtonPress:
-        return cls(
-            button_id=_str(data, "buttonId") or "unknown",
-            press_type=_str(data, "pressType") or "short",
-            raw=data,
-        )
+        button_id, press_type = _str(data, "buttonId"), _str(data, "pressType")
+        if not (button_id and press_type):  # as the SDK: both replaced if either is missing
+            button_id, press_type = "unknown", "short"
+        return cls(button_id=button_id, press_type=press_type, raw=data)
 
 
 @dataclass(frozen=True, slots=True)

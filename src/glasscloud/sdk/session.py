@@ -92,7 +92,7 @@ class AppSession:
 
     @property
     def ended(self) -> bool:
-        return self._ended.is_set()
+        return self.end_reason is not None
 
     def _timestamp(self) -> str:
         return iso_timestamp(self._clock())
@@ -260,15 +260,17 @@ class AppSession:
         await self._end(release or "closed by the App", notify=False)
 
     async def _end(self, reason: str, notify: bool) -> None:
-        if self.ended:
+        if self.end_reason is not None:
             return
         self.end_reason = reason
-        self._ended.set()
-        await self._dispatcher.close()
-        if self._on_end is not None:
-            result = self._on_end(self, reason, notify)
-            if inspect.isawaitable(result):
-                await result
+        try:
+            await self._dispatcher.close()  # handler calls already received still run
+            if self._on_end is not None:
+                result = self._on_end(self, reason, notify)
+                if inspect.isawaitable(result):
+                    await result
+        finally:
+            self._ended.set()
 
     async def wait_closed(self) -> str:
         """Wait for the end of the session; returns why it ended."""

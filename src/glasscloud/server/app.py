@@ -14,7 +14,7 @@ from aiohttp import web
 from glasscloud.core.display_manager import DisplayManager
 from glasscloud.core.metrics import Metrics
 from glasscloud.core.registry import SessionRegistry
-from glasscloud.server import app_ws, dev_api, glasses_ws, rest
+from glasscloud.server import app_servers, app_ws, dev_api, glasses_ws, rest
 from glasscloud.server.clock import LoopClock
 from glasscloud.server.config import ServerConfig
 from glasscloud.server.connection import ConnectionStats, WsConnection
@@ -52,6 +52,7 @@ class GlasscloudServer:
         # Stats of recently closed sockets, for the admin API (bounded).
         self.closed_stats: deque[ConnectionStats] = deque(maxlen=200)
         self.user_limits = UserLimits(config)
+        self.app_servers = app_servers.AppServerRegistry()
         self.liveness = LivenessMonitor(
             lambda: self.connections,
             config.timings.ping_interval,
@@ -68,6 +69,7 @@ class GlasscloudServer:
         app.router.add_get("/app-ws", app_ws.handle)
         rest.add_routes(app)
         dev_api.add_routes(app)
+        app_servers.add_routes(app)
         return app
 
     @property

@@ -1,0 +1,137 @@
+"""App server registration (the reference design doc's recovery path, never mounted in the
+reference cloud): an App server registers with its package and API key, sends heartbeats,
+and after a restart says so; glasscloud then sends a fresh `session_request` for every user
+session that runs that App, so sessions come back without the users doing anything.
+
+    POST /api/app-server/register   {packageName, apiKey, webhookUrl?, serverUrls?}
+         -> 201 {success, registrationId}
+    POST /api/app-server/heartbeat  {registrationId}  -> 200 {success} | 404
+    POST /api/app-server/restart    {registrationId}  -> 200 {success, recoveredSessions}
+
+Registrations live in memory: an App server registers again when it starts. Those silent
+for longer than `STALE_AFTER` are forgotten.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from glasscloud.auth.apikeys import verify_api_key
+
+if TYPE_CHECKING:
+    from glasscloud.server.app import GlasscloudServer
+
+STALE_AFTER = 30 * 60.0
+
+
+@dataclass
+class Registration:
+    registration_id: str
+    package_name: str
+    webhook_url: str | None
+    server_urls: list[str]
+    registered_at: float
+    last_seen: float = field(default=0.0)
+
+
+class AppServerRegistry:
+    def __init__(self) -> None:
+        self._by_id: dict[str, Registration] = {}
+
+    def add(self, package_name: str, webhook_url: str | None, server_urls: list[str]) -> str:
+        self.purge()
+        now = time.monotonic()
+        registration = Registration(
+            str(uuid.uuid4()), package_name, webhook_url, server_urls, now, now
+        )
+        self._by_id[registration.registration_id] = registration
+        return registration.registration_id
+
+    def touch(self, registration_id: str) -> Registration | None:
+        registration = self._by_id.get(registration_id)
+        if registration is not None:
+            registration.last_seen = time.monotonic()
+        return registration
+
+    def purge(self) -> None:
+        cutoff = time.monotonic() - STALE_AFTER
+        for key in [k for k, r in self._by_id.items() if r.last_seen < cutoff]:
+            del self._by_id[key]
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/app-server/register", register)
+    app.router.add_post("/api/app-server/heartbeat", heartbeat)
+    app.router.add_post("/api/app-server/restart", restart)
+
+
+def _server(request: web.Request) -> GlasscloudServer:
+    from glasscloud.server.app import SERVER_KEY
+
+    return request.app[SERVER_KEY]
+
+
+def _fail(status: int, message: str) -> web.Response:
+    return web.json_response({"success": False, "error": message}, status=status)
+
+
+async def _body(request: web.Request) -> dict[str, Any] | None:
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+async def register(request: web.Request) -> web.Response:
+    server = _server(request)
+    body = await _body(request)
+    if body is None:
+        return _fail(400, "The body must be a JSON object.")
+    package = body.get("packageName")
+    api_key = body.get("apiKey")
+    if not isinstance(package, str) or not isinstance(api_key, str):
+        return _fail(400, "`packageName` and `apiKey` are required strings.")
+    record = await server.store.get_app(package)
+    if record is None:
+        return _fail(404, f"No App is registered as '{package}'.")
+    if not verify_api_key(api_key, record.api_key_hash):
+        server.metrics.inc("app_auth_failures", code="INVALID_API_KEY")
+        return _fail(403, f"Invalid API key for {package}.")
+    urls = body.get("serverUrls") or []
+    if isinstance(urls, str):
+        urls = [u.strip() for u in urls.split(",") if u.strip()]
+    webhook = body.get("webhookUrl")
+    registration_id = server.app_servers.add(
+        package, webhook if isinstance(webhook, str) else None, [str(u) for u in urls]
+    )
+    return web.json_response({"success": True, "registrationId": registration_id}, status=201)
+
+
+async def heartbeat(request: web.Request) -> web.Response:
+    server = _server(request)
+    body = await _body(request) or {}
+    if server.app_servers.touch(str(body.get("registrationId"))) is None:
+        return _fail(404, "Registration not found; register again.")
+    return web.json_response({"success": True})
+
+
+async def restart(request: web.Request) -> web.Response:
+    server = _server(request)
+    body = await _body(request) or {}
+    registration = server.app_servers.touch(str(body.get("registrationId")))
+    if registration is None:
+        return _fail(404, "Registration not found; register again.")
+    recovered = sum(
+        1 for session in server.registry if session.restart_app(registration.package_name)
+    )
+    server.metrics.inc("app_server_restarts")
+    return web.json_response({"success": True, "recoveredSessions": recovered})
