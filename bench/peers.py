@@ -25,6 +25,7 @@ TEXT, BINARY = WSMsgType.TEXT, WSMsgType.BINARY
 now_ns = time.perf_counter_ns
 _decode = msgspec.json.Decoder().decode
 AUDIO_BYTES = 3200
+READ_BUFFER = 16384  # the idle mode sets 4096 (memory of the generator, not the server)
 PAD = "x" * 96  # makes a button_press about 200 bytes, like the stack reference's events
 
 
@@ -175,7 +176,8 @@ async def connect(
                 url,
                 extra_headers=headers,
                 websocket_handshake_timeout=30,
-                read_buffer_init_size=4096,
+                read_buffer_init_size=READ_BUFFER,
+                use_aiofastnet=False,
                 socket_factory=sock_factory,
             )
         except (TimeoutError, OSError) as exc:

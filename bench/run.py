@@ -65,6 +65,8 @@ class Target:
                 "--cpu",
                 "0",
             ]
+            if unlimited:
+                cmd.append("--no-rate-limit")
         else:
             cmd = [PY, "-m", "bench.baseline_relay", "--port", str(self.port), "--cpu", "0"]
         self.log = open(f"{self.dir}/server.log", "w")  # noqa: SIM115

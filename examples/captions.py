@@ -20,7 +20,6 @@ def build_app(package_name: str, api_key: str, port: int = 7010, **options) -> A
     @app.on_session
     async def captions(session: AppSession) -> None:
         language = session.settings.get("language", "en-US")
-        session.layouts.show_text_wall("Captions ready: start speaking.")
 
         @session.events.on_transcription(language=language)
         def show(caption: Transcription) -> None:
@@ -28,6 +27,8 @@ def build_app(package_name: str, api_key: str, port: int = 7010, **options) -> A
             session.layouts.show_text_wall(
                 caption.text, duration_ms=10_000 if caption.is_final else None
             )
+
+        session.layouts.show_text_wall("Captions ready: start speaking.")
 
     return app
 

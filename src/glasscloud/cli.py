@@ -22,6 +22,7 @@ from glasscloud.auth.tokens import TokenError, issue_core_token
 from glasscloud.server.config import (
     DEFAULT_SYSTEM_NETWORKS,
     ServerConfig,
+    asr_options_from_env,
     default_database_url,
     env,
 )
@@ -102,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         "loopback and private networks)",
     )
     serve.add_argument("--log-level", help=f"one of {', '.join(LOG_LEVELS)} (default INFO)")
+    serve.add_argument(
+        "--asr-provider",
+        help="speech recognition for live captions: pocketsphinx (offline), vosk, phone "
+        "(only the phones' own transcription) or a plugin's name (default pocketsphinx when "
+        "installed, else phone; options: GLASSCLOUD_ASR_<PROVIDER>_<KEY>)",
+    )
     serve.add_argument(
         "--dashboard-package",
         help="package name of the system dashboard App (default system.augmentos.dashboard)",
@@ -313,8 +320,31 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         if not dashboard.strip():
             raise UsageError(f"{source} must not be empty")
         settings["dashboard_package"] = dashboard.strip()
+    settings.update(_asr_settings(args))
     settings["secret"] = env("secret") or None
     return ServerConfig(**settings)
+
+
+def _asr_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """--asr-provider / GLASSCLOUD_ASR_PROVIDER, its options, GLASSCLOUD_ASR_WORKERS."""
+    from glasscloud.asr.registry import default_provider_name, provider_names
+
+    provider, source = _option(args, "asr_provider")
+    provider = (provider or default_provider_name()).strip()
+    if provider not in provider_names() and provider != "none":
+        raise UsageError(
+            f"{source}: unknown speech-recognition provider '{provider}' "
+            f"(known: {', '.join(provider_names())})"
+        )
+    settings: dict[str, Any] = {
+        "asr_provider": provider,
+        "asr_options": tuple(sorted(asr_options_from_env(provider).items())),
+    }
+    if workers := env("asr_workers"):
+        if not workers.isdigit():
+            raise UsageError("GLASSCLOUD_ASR_WORKERS must be a whole number (0 = one per core)")
+        settings["asr_workers"] = int(workers)
+    return settings
 
 
 # -- commands ----------------------------------------------------------------------------

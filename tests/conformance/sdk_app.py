@@ -193,6 +193,15 @@ class SdkApp:
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
 
+    async def kill(self) -> None:
+        """SIGKILL, as a crash would: no clean close, no ownership_release."""
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+        await self.stop()
+
     async def __aenter__(self) -> SdkApp:
         return self
 

@@ -199,7 +199,9 @@ async def test_display_event_reaches_the_glasses_as_the_app(server, http):
             "layout": {"layoutType": "text_wall", "text": "Hello glasses"},
         }
     )
-    shown = await glasses.wait_for("display_event")
+    shown = await glasses.wait_for(
+        "display_event", lambda m: m["layout"].get("text") == "Hello glasses"
+    )
     assert shown["packageName"] == app.package
     assert shown["layout"] == {"layoutType": "text_wall", "text": "Hello glasses"}
     await app.inboxes[USER].send({"type": "display_event", "layout": {"layoutType": "nope"}})

@@ -75,6 +75,10 @@ class FrameInbox:
             self._taken.add(index)
             return self.messages[index]
 
+    def skip_existing(self) -> None:
+        """Only messages that arrive from now on can match a later `wait_for`."""
+        self._taken.update(range(len(self.messages)))
+
     async def wait_binary(self, count: int = 1, timeout: float = 5.0) -> list[bytes]:
         async with self._changed:
             try:

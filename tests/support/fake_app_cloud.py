@@ -92,8 +92,7 @@ class FakeAppCloud:
                 await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
             except TimeoutError:
                 raise AssertionError(
-                    f"fake cloud: condition not met; frames: "
-                    f"{[c.frames for c in self.connections]}"
+                    f"fake cloud: condition not met; frames: {[c.frames for c in self.connections]}"
                 ) from None
 
     async def connection(self, index: int, timeout: float = 5.0) -> FakeConnection:

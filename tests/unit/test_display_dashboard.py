@@ -26,15 +26,21 @@ def rig() -> Rig:
 
 
 def system(rig: Rig, section: str, content: str) -> None:
-    assert rig.dm.app_message(
-        DASH, "dashboard_system_update", {"section": section, "content": content}
-    ) is None
+    assert (
+        rig.dm.app_message(
+            DASH, "dashboard_system_update", {"section": section, "content": content}
+        )
+        is None
+    )
 
 
 def write(rig: Rig, package: str, content, modes=("main",)) -> None:
-    assert rig.dm.app_message(
-        package, "dashboard_content_update", {"content": content, "modes": list(modes)}
-    ) is None
+    assert (
+        rig.dm.app_message(
+            package, "dashboard_content_update", {"content": content, "modes": list(modes)}
+        )
+        is None
+    )
 
 
 def mode(rig: Rig, value: str, package: str = DASH) -> ProtocolError | None:
@@ -153,9 +159,7 @@ def test_DB_8_every_connected_app_hears_the_mode_change():
     )
     for package, conn in conns.items():
         changed = conn.messages("dashboard_mode_changed")
-        assert [(m["mode"], m["sessionId"]) for m in changed] == [
-            ("expanded", f"{USER}-{package}")
-        ]
+        assert [(m["mode"], m["sessionId"]) for m in changed] == [("expanded", f"{USER}-{package}")]
     # a non-system App is told why (and nobody hears anything)
     session.handle_app_text(
         conns["com.a"], json.dumps({"type": "dashboard_mode_change", "mode": "main"})

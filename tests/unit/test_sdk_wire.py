@@ -8,6 +8,7 @@ for format and set aside."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -315,6 +316,8 @@ async def test_errors_after_connecting_reach_on_error_with_code_and_field(rig):
     cloud, app, harness, http, _ = rig
     await session_request(http, app, cloud.url)
     conn = await cloud.connection(0)
+    got: asyncio.Future = asyncio.get_running_loop().create_future()
+    harness.session.events.on_error(lambda e: got.done() or got.set_result(e))
     await conn.send(
         {
             "type": "tpa_connection_error",
@@ -323,12 +326,7 @@ async def test_errors_after_connecting_reach_on_error_with_code_and_field(rig):
             "field": "subscriptions[0]",
         }
     )
-    await cloud.wait(lambda: True)
-    for _ in range(100):
-        await harness.session.drain()
-        if any(c[0] == "error" for c in harness.calls):
-            break
-    error = next(c[1] for c in harness.calls if c[0] == "error")
+    error = await asyncio.wait_for(got, 5)
     assert (error.code, error.message, error.field) == (
         "INVALID_SUBSCRIPTION",
         "'foo' is not a stream",

@@ -484,4 +484,3 @@ class DisplayManager:
         )
         self._dashboard_frame = frame
         self.ctx.send_to_glasses(frame)
-

@@ -21,6 +21,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -368,10 +369,8 @@ class TranscriptionHub:
             return  # an older stream that was already closing
         if lane.stream is not None:
             stream, lane.stream = lane.stream, None
-            try:
+            with contextlib.suppress(Exception):  # the stream is dead anyway
                 stream.close()
-            except Exception:  # noqa: BLE001 - the stream is dead anyway
-                pass
         lane.cancel_timers()
         lane.failures += 1
         delay = min(self.policy.retry_cap, self.policy.retry_base * 2 ** (lane.failures - 1))

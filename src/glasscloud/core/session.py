@@ -103,7 +103,7 @@ class UserSession:
             )
         )
         self.transcription = (transcription_factory or NoTranscription)(
-            user_id, self.deliver_transcription
+            user_id, self.deliver_transcription, self.report_transcription_problem
         )
         self._wanted_languages: set[str] = set()
 
@@ -252,6 +252,20 @@ class UserSession:
         data_json = encode(data)
         self._deliver(transcription_key(data["transcribeLanguage"]), data_json)
         self._deliver("transcription:auto", data_json, wildcards=False)
+
+    def report_transcription_problem(self, key: str, message: str) -> None:
+        """A recogniser problem (failure, retry, unsupported language) told to every App
+        subscribed to routing key `key` as a `tpa_connection_error` (the socket stays)."""
+        self.metrics.inc("transcription_problems")
+        ts = self._ts()
+        for package_name, raw in self.subscriptions.recipients(key):
+            slot = self.apps.get(package_name)
+            if slot is not None and slot.conn is not None and slot.state is AppState.RUNNING:
+                slot.conn.send_text(
+                    app_wire.connection_error(
+                        ErrorCode.TRANSCRIPTION_UNAVAILABLE, message, ts, raw
+                    )
+                )
 
     def handle_glasses_audio(self, data: bytes) -> None:
         """Binary frames are 16 kHz 16-bit mono PCM; relayed byte-identical."""

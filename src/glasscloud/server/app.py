@@ -11,6 +11,7 @@ from collections import deque
 
 from aiohttp import web
 
+from glasscloud.asr.registry import build_backend, hub_factory
 from glasscloud.core.display_manager import DisplayManager
 from glasscloud.core.metrics import Metrics
 from glasscloud.core.registry import SessionRegistry
@@ -39,6 +40,9 @@ class GlasscloudServer:
         self.metrics = Metrics()
         self.tasks = TaskSet()
         self.effects = HttpEffects(lambda: self.config, store, self.metrics, self.tasks)
+        self.asr_backend = build_backend(
+            config.asr_provider, dict(config.asr_options), config.asr_workers
+        )
         self.registry = SessionRegistry(
             LoopClock(),
             self.effects,
@@ -47,6 +51,7 @@ class GlasscloudServer:
             display_factory=functools.partial(
                 DisplayManager, dashboard_package=config.dashboard_package
             ),
+            transcription_factory=hub_factory(self.asr_backend, LoopClock()),
         )
         self.connections: set[WsConnection] = set()
         # Stats of recently closed sockets, for the admin API (bounded).
@@ -106,6 +111,8 @@ class GlasscloudServer:
         await self.tasks.drain(timeout)
         self.tasks.cancel_all()
         await self.effects.close()
+        if self.asr_backend is not None:
+            self.asr_backend.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,12 @@ class ServerConfig:
     max_message_bytes: int = 2 * 1024 * 1024
     app_send_queue: int = 1024
     glasses_send_queue: int = 1024
+    # Live captions (docs/captions.md): provider name (`phone` = only the phones'
+    # local_transcription; `glasscloud serve` defaults to pocketsphinx when it is installed),
+    # the provider's options (GLASSCLOUD_ASR_<PROVIDER>_<KEY>), worker processes (0 = per core).
+    asr_provider: str = "phone"
+    asr_options: tuple[tuple[str, str], ...] = ()
+    asr_workers: int = 0
     # Inbound limits: messages/s (and burst) per connection and per user, sockets per user.
     connection_rate: float = 200.0
     connection_burst: float = 400.0
@@ -83,3 +90,10 @@ def _ws_url(base: str) -> str:
 def env(name: str, default: str | None = None) -> str | None:
     """Read GLASSCLOUD_<NAME> (dashes become underscores)."""
     return os.environ.get("GLASSCLOUD_" + name.upper().replace("-", "_"), default)
+
+
+def asr_options_from_env(provider: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """GLASSCLOUD_ASR_<PROVIDER>_<KEY>=value -> {"<key>": value} (keys lower-cased)."""
+    prefix = "GLASSCLOUD_ASR_" + provider.upper().replace("-", "_") + "_"
+    source = os.environ if environ is None else environ
+    return {k[len(prefix) :].lower(): v for k, v in source.items() if k.startswith(prefix)}
