@@ -173,7 +173,7 @@ def run_cases(
 
 
 def suite_saturate(rounds: int) -> dict[str, Any]:
-    common = ["--sessions", "64", "--k", "2", "--window", "32", "--secs", "4", "--warm", "1"]
+    common = ["--sessions", "64", "--k", "2", "--window", "16", "--secs", "4", "--warm", "1"]
     cases = [
         (f"{kind}:{t}", t, "saturate", ["--kind", kind, *common])
         for kind in ("audio", "event")

@@ -358,15 +358,21 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _token(args: argparse.Namespace) -> int:
+def _email(args: argparse.Namespace) -> str:
     email = args.email.strip()
     if "@" not in email:
         raise UsageError(f"'{args.email}' is not an e-mail address: it has no '@'")
-    url = _database_url(args)
-    secret = env("secret") or None
-    if secret is None:
-        secret = asyncio.run(_stored_secret(url))
-    print(issue_core_token(secret, email))
+    return email
+
+
+def _signing_secret(args: argparse.Namespace) -> str:
+    """GLASSCLOUD_SECRET if set, else the secret kept in the database (made once)."""
+    return env("secret") or asyncio.run(_stored_secret(_database_url(args)))
+
+
+def _token(args: argparse.Namespace) -> int:
+    email = _email(args)
+    print(issue_core_token(_signing_secret(args), email))
     return 0
 
 
@@ -386,14 +392,8 @@ def _apps_token(args: argparse.Namespace) -> int:
 
 
 def _dev_token(args: argparse.Namespace) -> int:
-    email = args.email.strip()
-    if "@" not in email:
-        raise UsageError(f"'{args.email}' is not an e-mail address: it has no '@'")
-    url = _database_url(args)
-    secret = env("secret") or None
-    if secret is None:
-        secret = asyncio.run(_stored_secret(url))
-    print(issue_developer_token(secret, email))
+    email = _email(args)
+    print(issue_developer_token(_signing_secret(args), email))
     return 0
 
 

@@ -28,7 +28,7 @@ from glasscloud.protocol.errors import HTTP_STATUS, ErrorCode, ProtocolError, hi
 from glasscloud.protocol.jsonio import iso_timestamp
 from glasscloud.server.connection import WsConnection
 from glasscloud.server.glasses_ws import bearer_token
-from glasscloud.server.inbound import InboundGuard, read_frames, websocket
+from glasscloud.server.inbound import accept
 from glasscloud.store.records import AppRecord
 
 if TYPE_CHECKING:
@@ -64,27 +64,20 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if not server.user_limits.acquire(admitted.user_id):
             return refusal(_too_many(admitted.user_id))
 
-    ws = websocket(server.config)
-    try:
-        await ws.prepare(request)
-    except BaseException:
-        if admitted is not None:
-            server.user_limits.release(admitted.user_id)
-        raise
-    loop = asyncio.get_running_loop()
-    conn = WsConnection(ws, server.config.app_send_queue, server.metrics, "app", request)
-    guard = InboundGuard(
+    sock = await accept(
+        request,
         server.config,
         server.user_limits,
         server.metrics,
         "app",
-        lambda e: _send_error(conn, e),
-        loop.time(),
+        _error_frame,
+        admitted.user_id if admitted else None,
     )
+    ws, conn, guard, frames = sock.ws, sock.conn, sock.guard, sock.frames
+    loop = asyncio.get_running_loop()
     server.connections.add(conn)
     user_id = admitted.user_id if admitted else None
     try:
-        frames = read_frames(ws, conn, guard)
         if admitted is None:
             admitted = await _admit_by_message(server, request, conn, frames)
             if admitted is None:
@@ -276,8 +269,8 @@ def _from_system_network(server: GlasscloudServer, request: web.Request) -> bool
     return any(address in network for network in server.config.system_network_objects())
 
 
-def _send_error(conn: WsConnection, error: ProtocolError) -> None:
-    conn.send_text(wire.connection_error(error.code, error.message, _now(), error.field))
+def _error_frame(error: ProtocolError) -> str:
+    return wire.connection_error(error.code, error.message, _now(), error.field)
 
 
 def _reject(server: GlasscloudServer, conn: WsConnection, error: ProtocolError) -> None:
@@ -285,5 +278,5 @@ def _reject(server: GlasscloudServer, conn: WsConnection, error: ProtocolError) 
     retry an init rejection)."""
     server.metrics.inc("app_auth_failures", code=error.code.value)
     log.info("App connection refused: %s (%s)", error.message, error.code.value)
-    _send_error(conn, error)
+    conn.send_text(_error_frame(error))
     conn.close(1008, error.message)

@@ -21,7 +21,7 @@ from glasscloud.protocol import glasses as wire
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
 from glasscloud.protocol.jsonio import iso_timestamp
 from glasscloud.server.connection import WsConnection
-from glasscloud.server.inbound import InboundGuard, read_frames, websocket
+from glasscloud.server.inbound import accept
 
 if TYPE_CHECKING:
     from glasscloud.server.app import GlasscloudServer
@@ -68,24 +68,17 @@ async def handle(request: web.Request) -> web.StreamResponse:
             server.metrics.inc("glasses_auth_failures", code="TOO_MANY_CONNECTIONS")
             return _refuse("TOO_MANY_CONNECTIONS", f"{user_id} has too many open connections.", 429)
 
-    ws = websocket(server.config)
-    try:
-        await ws.prepare(request)
-    except BaseException:
-        if user_id is not None:
-            server.user_limits.release(user_id)
-        raise
-    loop = asyncio.get_running_loop()
-    conn = WsConnection(ws, server.config.glasses_send_queue, server.metrics, "glasses", request)
-    guard = InboundGuard(
+    sock = await accept(
+        request,
         server.config,
         server.user_limits,
         server.metrics,
         "glasses",
-        lambda e: conn.send_text(wire.connection_error(e.code, e.message, _now(), e.field)),
-        loop.time(),
+        lambda e: wire.connection_error(e.code, e.message, _now(), e.field),
+        user_id,
     )
-    frames = read_frames(ws, conn, guard)
+    ws, conn, guard, frames = sock.ws, sock.conn, sock.guard, sock.frames
+    loop = asyncio.get_running_loop()
     server.connections.add(conn)
     try:
         if user_id is None:

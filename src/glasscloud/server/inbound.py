@@ -131,6 +131,52 @@ async def read_frames(
         stats.disconnect_reason = f"closed by peer: {ws.close_code}"
 
 
+class OpenSocket:
+    """An accepted WebSocket with its send queue, inbound guard and frame reader."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        conn: WsConnection,
+        guard: InboundGuard,
+    ) -> None:
+        self.ws = ws
+        self.conn = conn
+        self.guard = guard
+        self.frames = read_frames(ws, conn, guard)
+
+
+async def accept(
+    request: web.Request,
+    config: ServerConfig,
+    limits: UserLimits,
+    metrics: Metrics,
+    side: str,
+    error_frame: Callable[[ProtocolError], str],
+    reserved_user: str | None,
+) -> OpenSocket:
+    """Upgrade the request. If the upgrade fails, the user's connection slot taken before
+    it (`reserved_user`) is given back."""
+    ws = websocket(config)
+    try:
+        await ws.prepare(request)
+    except BaseException:
+        if reserved_user is not None:
+            limits.release(reserved_user)
+        raise
+    queue = config.app_send_queue if side == "app" else config.glasses_send_queue
+    conn = WsConnection(ws, queue, metrics, side, request)
+    guard = InboundGuard(
+        config,
+        limits,
+        metrics,
+        side,
+        lambda error: conn.send_text(error_frame(error)),
+        asyncio.get_running_loop().time(),
+    )
+    return OpenSocket(ws, conn, guard)
+
+
 def websocket(config: ServerConfig) -> web.WebSocketResponse:
     """Our sockets: no permessage-deflate (audio does not compress), pings handled by
     `read_frames` and the liveness monitor, a hard frame cap above the soft limit so an
