@@ -41,6 +41,8 @@ async def test_start_connect_ack_running(server, http):
     assert ack["mentraosSettings"]["brightness"] == 50
     assert ack["augmentosSettings"] == ack["mentraosSettings"]
     assert ack["capabilities"]["hasDisplay"] is True
+    assert ack["config"]["settings"][0]["key"] == "greeting"
+    assert ack["config"]["name"] == "captions"
     user = await server.store.get_user(USER)
     for _ in range(50):  # persistence is asynchronous; it lands within a few ms
         if user.running_apps:

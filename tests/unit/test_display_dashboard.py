@@ -256,3 +256,15 @@ def test_malformed_layout_never_reaches_the_glasses_and_the_app_is_told():
     fields = [e["field"] for e in app.messages("tpa_connection_error")]
     assert fields == ["layout.text", "layout.frames", "layout.layoutType", "content.layoutType"]
     assert app.closed is None
+
+
+def test_dashboard_package_is_configurable(monkeypatch):
+    from glasscloud.cli import build_parser, server_config
+
+    monkeypatch.delenv("GLASSCLOUD_DASHBOARD_PACKAGE", raising=False)
+    assert server_config(build_parser().parse_args(["serve"])).dashboard_package == DASH
+    monkeypatch.setenv("GLASSCLOUD_DASHBOARD_PACKAGE", "dev.augmentos.dashboard")
+    args = build_parser().parse_args(["serve"])
+    assert server_config(args).dashboard_package == "dev.augmentos.dashboard"
+    args = build_parser().parse_args(["serve", "--dashboard-package", "com.my.dash"])
+    assert server_config(args).dashboard_package == "com.my.dash"

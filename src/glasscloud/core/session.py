@@ -468,7 +468,12 @@ class UserSession:
                 app_settings_for_ack(record.settings_schema, stored_settings),
                 self.system_settings,
                 self.capabilities,
-                None,
+                {
+                    "name": record.name,
+                    "description": "",
+                    "version": "1.0.0",
+                    "settings": list(record.settings_schema),
+                },
                 self._ts(),
             )
         )
