@@ -428,8 +428,7 @@ def _glasses(args: argparse.Namespace) -> int:
         email = args.email.strip()
         if "@" not in email:
             raise UsageError(f"'{args.email}' is not an e-mail address: it has no '@'")
-        secret = env("secret") or asyncio.run(_stored_secret(_database_url(args)))
-        token = issue_core_token(secret, email)
+        token = issue_core_token(_signing_secret(args), email)
     import aiohttp
 
     try:

@@ -35,9 +35,7 @@ WER_BOUND = 0.4
 
 @pytest.fixture
 async def asr_server(tmp_path: Path) -> AsyncIterator[GlasscloudServer]:
-    running = await start_server(
-        make_config(tmp_path, asr_provider="pocketsphinx", asr_workers=1)
-    )
+    running = await start_server(make_config(tmp_path, asr_provider="pocketsphinx", asr_workers=1))
     try:
         yield running
     finally:
@@ -109,7 +107,10 @@ async def eventually(condition, timeout: float = 10.0) -> None:
 async def test_captions_app_reads_real_speech_within_the_wer_bound(asr_server, http):
     first, glasses = await start_app(asr_server, http, "com.example.captions", [EN])
     second, _ = await start_app(
-        asr_server, http, "com.example.notes", ["transcription:en-US?hints=en", "button_press"],
+        asr_server,
+        http,
+        "com.example.notes",
+        ["transcription:en-US?hints=en", "button_press"],
         glasses,
     )
     spoken = SENTENCES[:3]
@@ -202,10 +203,10 @@ async def test_a_worker_crash_mid_utterance_recovers_the_captions(asr_server, ht
 
 
 async def test_a_language_without_recogniser_is_reported_to_the_app(asr_server, http):
-    app, glasses = await start_app(asr_server, http, "com.example.captions", ["transcription:ja-JP"])
+    app, glasses = await start_app(
+        asr_server, http, "com.example.captions", ["transcription:ja-JP"]
+    )
     error = await app.inboxes[USER].wait_for("tpa_connection_error")
     assert error["code"] == "TRANSCRIPTION_UNAVAILABLE" and "ja-JP" in error["message"]
     await glasses.close()
     await app.stop()
-
-
