@@ -65,9 +65,10 @@ async def latency(options: dict[str, str], sentences: list[str]) -> list[float]:
     hub.languages_changed({"transcription:en-US"})
     # warm-up: start the worker and load the model outside the measurement
     hub.vad(True)
-    hub.audio(silence(0.1))
+    for frame in frames(synthesize("good morning everyone")):
+        hub.audio(frame)
     hub.vad(False)
-    await asyncio.wait_for(finals.get(), 30)
+    await asyncio.wait_for(finals.get(), 60)
     results = []
     for sentence in sentences:
         hub.vad(True)

@@ -76,6 +76,8 @@ HINTS: dict[ErrorCode, str] = {
     ErrorCode.SYSTEM_APP_NETWORK: "Run the system App inside --system-networks, or register it "
     "without --system.",
     ErrorCode.AUTH_TIMEOUT: "Send tpa_connection_init right after connecting.",
+    ErrorCode.TRANSCRIPTION_UNAVAILABLE: "Captions for that language are interrupted or not "
+    "available on this server; they resume by themselves (see docs/captions.md).",
     ErrorCode.INVALID_JWT: "Use a token from `glasscloud apps token PACKAGE` or "
     "GET /api/dev/apps/{package}/token.",
     ErrorCode.JWT_SIGNATURE_FAILED: "The token was signed by another server; get one from "
