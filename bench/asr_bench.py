@@ -19,11 +19,12 @@ import asyncio
 import statistics
 import time
 
+from tests.support.speech import SENTENCES, frames, silence, synthesize, wer
+
 from glasscloud.asr.pocketsphinx import PocketsphinxProvider
 from glasscloud.asr.workers import ProcessBackend
 from glasscloud.core.recognition import TranscriptionHub
 from glasscloud.server.clock import LoopClock
-from tests.support.speech import SENTENCES, frames, silence, synthesize, wer
 
 CONFIGS = {
     "pocketsphinx": {},

@@ -301,7 +301,7 @@ class UserSession:
         wild = self.subscriptions.wildcard_apps if wildcards else ()
         if not exact and not wild:
             return
-        ts = self._ts()
+        ts = app_wire.stream_timestamp(self.clock.wall())
         for package_name, raw in exact:
             self._send_data(package_name, raw, data_json, ts)
         if wild:

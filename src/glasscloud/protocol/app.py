@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from glasscloud.protocol.errors import ErrorCode, ProtocolError, hint
-from glasscloud.protocol.jsonio import decode_object, encode, encode_str
+from glasscloud.protocol.jsonio import decode_object, encode, encode_str, iso_timestamp
 from glasscloud.protocol.validate import (
     BOOL,
     LIST,
@@ -270,6 +271,21 @@ def data_stream_prefix(session_id: str, stream_type: str) -> str:
 
 def data_stream_frame(prefix: str, data_json: str, timestamp: str) -> str:
     return prefix + data_json + ',"timestamp":"' + timestamp + '"}'
+
+
+_last_stamp: list[Any] = [None, ""]  # (second, millisecond) -> its iso_timestamp text
+
+
+def stream_timestamp(epoch_seconds: float) -> str:
+    """`iso_timestamp(epoch_seconds)`, formatted once per millisecond rather than once per
+    event (formatting costs several µs; a busy session delivers many events per ms). The key
+    is the second and the millisecond exactly as `datetime.fromtimestamp` rounds them."""
+    fraction, whole = math.modf(epoch_seconds)
+    key = (whole, round(fraction * 1e6) // 1000)
+    if _last_stamp[0] != key:
+        _last_stamp[0] = key
+        _last_stamp[1] = iso_timestamp(epoch_seconds)
+    return _last_stamp[1]
 
 
 def session_request(session_id: str, user_id: str, ws_url: str, timestamp: str) -> dict[str, Any]:
