@@ -153,7 +153,7 @@ async def mode_mix(args: argparse.Namespace, srv: ProcStats) -> dict[str, Any]:
     cpu_s, wall, client_s, rss0, rss1 = await recorder()
     late = loop.time() - (start + total_ticks * TICK)
     await task
-    await asyncio.sleep(1.5)  # drain
+    await asyncio.sleep(3.0)  # drain: what has not arrived 3 s after the end counts as lost
     k = args.k
     expected = {
         "audio": sent["audio"] * k + sent["hot_audio"] * k,

@@ -94,7 +94,12 @@ class GlasscloudServer:
         self.liveness.start()
         log.info(
             "glasscloud listening",
-            extra={"url": self.config.base_url, "appWsUrl": self.config.app_ws_url},
+            extra={
+                "url": self.config.base_url,
+                "appWsUrl": self.config.app_ws_url,
+                "asrProvider": self.config.asr_provider,
+                "database": self.store.url,
+            },
         )
 
     async def stop(self, timeout: float = 5.0) -> None:
