@@ -16,6 +16,7 @@ from glasscloud.server.app import GlasscloudServer
 from glasscloud.server.run import start_server, stop_server
 from tests.conftest import make_config, register_app, token_for, ws_base
 from tests.support.clients import connect_glasses
+from tests.support.loopback import serve_on_loopback
 
 USER = "dan@example.com"
 EN = "transcription:en-US"
@@ -43,11 +44,7 @@ class FakeVosk:
     async def start(self) -> FakeVosk:
         app = web.Application()
         app.router.add_get("/", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def stop(self) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.support.loopback import serve_on_loopback
+
 Predicate = Callable[[dict[str, Any]], bool]
 
 
@@ -143,11 +145,7 @@ class PyApp:
     async def start(self) -> PyApp:
         app = web.Application()
         app.router.add_post("/webhook", self._webhook)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def stop(self) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.support.loopback import serve_on_loopback
+
 
 class FakeConnection:
     def __init__(self, ws: web.WebSocketResponse) -> None:
@@ -45,11 +47,7 @@ class FakeAppCloud:
     async def start(self) -> FakeAppCloud:
         app = web.Application()
         app.router.add_get("/app-ws", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def stop(self) -> None:
