@@ -77,6 +77,14 @@ class GlasscloudServer:
         app_servers.add_routes(app)
         return app
 
+    def connection_closed(self, conn: WsConnection, user_id: str | None) -> None:
+        """A socket's handler ended: forget it, keep its stats, free the user's slot."""
+        self.connections.discard(conn)
+        self.closed_stats.append(conn.stats)
+        if user_id is not None:
+            self.user_limits.release(user_id)
+        conn.finish()
+
     @property
     def port(self) -> int:
         return self.config.port

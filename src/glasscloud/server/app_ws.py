@@ -103,11 +103,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         finally:
             session.app_closed(conn, ws.close_code, conn.stats.disconnect_reason or "")
     finally:
-        server.connections.discard(conn)
-        server.closed_stats.append(conn.stats)
-        if user_id is not None:
-            server.user_limits.release(user_id)
-        conn.finish()
+        server.connection_closed(conn, user_id)
     return ws
 
 

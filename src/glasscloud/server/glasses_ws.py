@@ -90,11 +90,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         guard.bind_user(user_id, loop.time())
         await _serve(server, conn, frames, user_id)
     finally:
-        server.connections.discard(conn)
-        server.closed_stats.append(conn.stats)
-        if user_id is not None:
-            server.user_limits.release(user_id)
-        conn.finish()
+        server.connection_closed(conn, user_id)
     return ws
 
 
