@@ -3,11 +3,11 @@ runs `bench.loadgen` pinned to core 1, repeats for `--rounds`, and reports media
 ratio glasscloud / bare aiohttp relay measured in the same run. Writes
 bench/results/<suite>.json; `sweep` also draws docs/performance-sweep.png.
 
-    .venv/bin/python -m bench.run all          # everything below, ~25 min on 2 cores
+    .venv/bin/python -m bench.run all --rounds 2   # everything below, ~30 min on 2 cores
     .venv/bin/python -m bench.run saturate     # deliveries/s and server CPU us/delivery
     .venv/bin/python -m bench.run mix          # 1,000 sessions x 2 Apps, latency + losses
     .venv/bin/python -m bench.run sweep        # latency/CPU against N (+ the PNG)
-    .venv/bin/python -m bench.run idle         # RSS per idle session (up to 6,000 x 2 Apps)
+    .venv/bin/python -m bench.run idle         # RSS per idle session (1,000-4,000 x 2 Apps)
     .venv/bin/python -m bench.run slow         # one slow App per hot session, vs a control
 """
 
@@ -228,7 +228,7 @@ def suite_idle(rounds: int, levels: str) -> dict[str, Any]:
 def suite_slow(rounds: int) -> dict[str, Any]:
     common = [
         "--sessions",
-        "500",
+        "300",
         "--k",
         "2",
         "--secs",
@@ -238,7 +238,7 @@ def suite_slow(rounds: int) -> dict[str, Any]:
         "--slow",
         "10",
         "--hot-rate",
-        "200",
+        "150",
     ]
     cases = [
         ("slow:control", "glasscloud", "mix", [*common, "--slow-read", "1"]),
@@ -255,8 +255,8 @@ def main() -> None:
         "suite", choices=["all", "saturate", "mix", "sweep", "idle", "slow", "report"]
     )
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--sweep-levels", default="250,500,1000,1500,2000,3000")
-    parser.add_argument("--idle-levels", default="1000,3000,6000")
+    parser.add_argument("--sweep-levels", default="200,400,600,800,1000")
+    parser.add_argument("--idle-levels", default="1000,2000,4000")
     args = parser.parse_args()
     chosen = ["saturate", "mix", "sweep", "idle", "slow"] if args.suite == "all" else [args.suite]
     if args.suite == "report":

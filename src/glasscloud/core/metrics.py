@@ -12,7 +12,10 @@ class Metrics:
         self._counts: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
 
     def inc(self, name: str, amount: int = 1, **labels: str) -> None:
-        self._counts[(name, tuple(sorted(labels.items())))] += amount
+        # On the per-frame path most counters have no labels: skip the sort (profiled).
+        key = (name, tuple(sorted(labels.items())) if labels else ())
+        counts = self._counts
+        counts[key] = counts.get(key, 0) + amount
 
     def get(self, name: str, **labels: str) -> int:
         return self._counts[(name, tuple(sorted(labels.items())))]

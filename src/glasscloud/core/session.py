@@ -290,8 +290,7 @@ class UserSession:
             slot.conn.send_binary(data)
             sent += 1
         self.metrics.inc("audio_frames_in")
-        if sent:
-            self.metrics.inc("audio_frames_out", sent)
+        self.metrics.inc("audio_frames_out", sent)
 
     def _deliver(self, key: str, data_json: str, wildcards: bool = True) -> None:
         """Send `data_json` as a data_stream to every App subscribed to `key`, each with the

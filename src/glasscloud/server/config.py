@@ -47,10 +47,10 @@ class ServerConfig:
     asr_options: tuple[tuple[str, str], ...] = ()
     asr_workers: int = 0
     # Inbound limits: messages/s (and burst) per connection and per user, sockets per user.
-    connection_rate: float = 200.0
-    connection_burst: float = 400.0
-    user_rate: float = 1000.0
-    user_burst: float = 2000.0
+    connection_rate: float = 500.0
+    connection_burst: float = 1000.0
+    user_rate: float = 2000.0
+    user_burst: float = 4000.0
     max_connections_per_user: int = 32
 
     @property

@@ -5,12 +5,6 @@ slowly and the queue is full, the OLDEST queued frame is dropped (and counted): 
 captions the newest text matters most, and one slow App can never hold up the glasses or
 any other App. `close()` is queued behind what was sent before it, so `app_stopped` arrives
 before the close frame.
-
-Fast path: when nothing is queued or being written, a frame is written to the socket at once
-(aiohttp's send completes without suspending unless the transport is paused), which saves a
-writer-task wake-up per frame. If that send has to wait for the transport to drain, the
-frame is already in the transport; the writer task finishes the wait and later frames queue
-behind it, so order, the bound and drop-oldest are unchanged.
 """
 
 from __future__ import annotations
@@ -19,8 +13,6 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Coroutine
-from typing import Any
 
 from aiohttp import web
 
@@ -100,8 +92,6 @@ class WsConnection:
         self._wake = asyncio.Event()
         self._close_request: tuple[int, str] | None = None
         self._done = False
-        self._writing = False
-        self._pending: tuple[Coroutine[Any, Any, None], Any] | None = None
         self.dropped = 0
         self.sent = 0
         self._writer = asyncio.create_task(self._drain())
@@ -120,9 +110,6 @@ class WsConnection:
         if self._done or self._close_request is not None:
             self._metrics.inc("send_dropped", side=self._side, reason="closed")
             return
-        if not self._queue and not self._writing and self._pending is None:
-            self._send_now(item)
-            return
         if len(self._queue) >= self._max_queue:
             self._queue.popleft()
             self.dropped += 1
@@ -130,51 +117,6 @@ class WsConnection:
         self._queue.append(item)
         self.stats.queued_max = max(self.stats.queued_max, len(self._queue))
         self._wake.set()
-
-    def _send_now(self, item: str | bytes) -> None:
-        ws = self._ws
-        coro = ws.send_str(item) if isinstance(item, str) else ws.send_bytes(item)
-        try:
-            waiting = coro.send(None)
-        except StopIteration:
-            self._count(item)
-            return
-        except (ConnectionError, RuntimeError):
-            self._stop_writer()
-            return
-        except Exception:  # a send must never take the caller down
-            log.exception("send failed")
-            self._stop_writer()
-            return
-        self._count(item)  # written to the transport; only the drain is left
-        self._pending = (coro, waiting)
-        self._wake.set()
-
-    def _count(self, item: str | bytes) -> None:
-        self.sent += 1
-        self.stats.messages_out += 1
-        self.stats.bytes_out += len(item)
-
-    def _stop_writer(self) -> None:
-        self._done = True
-        self._queue.clear()
-        if not self._writer.done():
-            self._writer.cancel()
-
-    async def _finish_pending(self) -> None:
-        """Resume a send that suspended in `_send_now` until it completes."""
-        assert self._pending is not None
-        coro, waiting = self._pending
-        try:
-            while True:
-                with contextlib.suppress(Exception):
-                    await waiting
-                waiting = coro.send(None)
-        except StopIteration:
-            pass
-        finally:
-            coro.close()
-            self._pending = None
 
     @property
     def queued(self) -> int:
@@ -212,21 +154,19 @@ class WsConnection:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
-                self._writing = True
-                if self._pending is not None:
-                    await self._finish_pending()
                 while self._queue:
                     item = self._queue.popleft()
                     if isinstance(item, str):
                         await ws.send_str(item)
                     else:
                         await ws.send_bytes(item)
-                    self._count(item)
+                    self.sent += 1
+                    self.stats.messages_out += 1
+                    self.stats.bytes_out += len(item)
                 if self._close_request is not None:
                     code, reason = self._close_request
                     await ws.close(code=code, message=reason.encode())
                     return
-                self._writing = False
         except (ConnectionError, RuntimeError, asyncio.CancelledError):
             return
         except Exception:  # a writer must never take the process down
@@ -234,9 +174,6 @@ class WsConnection:
         finally:
             self._done = True
             self._queue.clear()
-            if self._pending is not None:
-                self._pending[0].close()
-                self._pending = None
 
     async def wait_closed(self, timeout: float = 5.0) -> None:
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
