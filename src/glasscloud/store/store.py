@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -37,6 +38,9 @@ def _reason(exc: DBAPIError) -> str:
     return str(exc.orig).strip() or type(exc.orig).__name__
 
 
+_OPEN_ATTEMPTS = 8
+
+
 class Store:
     """Apps, users, per-user App state and server metadata, on SQLite or PostgreSQL.
 
@@ -58,8 +62,19 @@ class Store:
         safe_url = make_url(db.async_url).render_as_string(hide_password=True)
         store = cls(create_engine(db), safe_url)
         try:
-            async with store._transaction(True, f"cannot open the database {safe_url}") as conn:
-                await migrate(conn)
+            for attempt in range(1, _OPEN_ATTEMPTS + 1):
+                try:
+                    async with store._transaction(
+                        True, f"cannot open the database {safe_url}"
+                    ) as conn:
+                        await migrate(conn)
+                    break
+                except StoreError as exc:
+                    # SQLite answers "locked" at once (no busy wait) when several processes
+                    # switch a new file to WAL together; that clears within milliseconds.
+                    if attempt == _OPEN_ATTEMPTS or "locked" not in str(exc.__cause__):
+                        raise
+                    await asyncio.sleep(0.05 * attempt)
         except BaseException:
             await store.close()
             raise
