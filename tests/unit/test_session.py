@@ -564,3 +564,20 @@ def test_replaced_glasses_connection_is_told_why(session, glasses):
     notice = glasses.messages("connection_error")[-1]
     assert notice["code"] == "SESSION_REPLACED"
     assert glasses.closed == (1000, "Replaced by a newer connection")
+
+
+def test_app_back_before_glasses_keeps_the_others_persisted(clock, effects):
+    session = UserSession(USER, clock, effects, Timings())
+    session.pending_restore = {"com.a", "com.b"}
+    session.await_glasses()
+    session.adopt_app(app_record("com.a"))
+    session.pending_restore.discard("com.a")
+    conn = RecordingConnection("a")
+    assert session.bind_app(app_record("com.a"), conn, {}) is None
+    assert effects.starts == []  # no webhook: the App came back by itself
+    assert effects.running[USER] == ["com.a", "com.b"]  # com.b not forgotten
+    session.stop_app("com.b")  # the user stops one that never came back
+    assert effects.running[USER] == ["com.a"]
+    clock.advance(60.1)  # the glasses never return
+    assert session.disposed
+    assert conn.closed == (1000, "User session ended")

@@ -84,6 +84,10 @@ class UserSession:
         self.subscriptions = SubscriptionIndex()
         self.glasses: Connection | None = None
         self.disposed = False
+        self.glasses_seen = False
+        # Apps the user ran before a restart that have not come back yet: kept in the
+        # persisted list until the glasses return and they are started (or the user stops them).
+        self.pending_restore: set[str] = set()
         self._on_disposed = on_disposed
         self._slot_by_conn: dict[Connection, AppSlot] = {}
         self._grace_timer: TimerHandle | None = None
@@ -161,10 +165,8 @@ class UserSession:
         )
 
     def _persist_running(self) -> None:
-        running = sorted(
-            p for p, s in self.apps.items() if s.state in (AppState.RUNNING, AppState.GRACE)
-        )
-        self.effects.save_running_apps(self.user_id, running)
+        running = {p for p, s in self.apps.items() if s.state in (AppState.RUNNING, AppState.GRACE)}
+        self.effects.save_running_apps(self.user_id, sorted(running | self.pending_restore))
 
     # ---- glasses ---------------------------------------------------------------------
 
@@ -174,6 +176,7 @@ class UserSession:
         `app_state_change`)."""
         previous = self.glasses
         self.glasses = conn
+        self.glasses_seen = True
         if self._grace_timer is not None:
             self._grace_timer.cancel()
             self._grace_timer = None
@@ -201,6 +204,27 @@ class UserSession:
         self.transcription.glasses_disconnected()
         self.log.info("glasses disconnected; grace period %.0f s", self.timings.glasses_grace)
         self._grace_timer = self.clock.call_later(self.timings.glasses_grace, self._grace_expired)
+
+    def await_glasses(self) -> None:
+        """A session that exists before its glasses (an App came back first, after a server
+        restart) waits for them one grace period, then ends like any other."""
+        if self.glasses is None and self._grace_timer is None and not self.disposed:
+            self._grace_timer = self.clock.call_later(
+                self.timings.glasses_grace, self._grace_expired
+            )
+
+    def adopt_app(self, record: AppRecord) -> None:
+        """An App the user was running reconnects on its own (the SDK retries after a server
+        restart): expect its authentication without sending a webhook, bounded by the start
+        timeout like any start."""
+        if self.disposed or record.package_name in self.apps:
+            return
+        slot = AppSlot(record, app_wire.app_session_id(self.user_id, record.package_name))
+        self.apps[record.package_name] = slot
+        slot.start_timer = self.clock.call_later(
+            self.timings.app_start_timeout, lambda: self._start_timed_out(slot)
+        )
+        self._app_log(slot).info("App reconnected to a resumed session")
 
     def _grace_expired(self) -> None:
         self._grace_timer = None
@@ -262,9 +286,7 @@ class UserSession:
             slot = self.apps.get(package_name)
             if slot is not None and slot.conn is not None and slot.state is AppState.RUNNING:
                 slot.conn.send_text(
-                    app_wire.connection_error(
-                        ErrorCode.TRANSCRIPTION_UNAVAILABLE, message, ts, raw
-                    )
+                    app_wire.connection_error(ErrorCode.TRANSCRIPTION_UNAVAILABLE, message, ts, raw)
                 )
 
     def handle_glasses_audio(self, data: bytes) -> None:
@@ -328,6 +350,7 @@ class UserSession:
     ) -> None:
         """Start an App: webhook, then `loading` until it authenticates. Concurrent starts of
         the same App join one attempt (no webhook storms)."""
+        self.pending_restore.discard(record.package_name)
         if self.disposed:
             if on_result:
                 on_result(StartResult(False, record.package_name, "CONNECTION", "Session ended"))
@@ -491,6 +514,9 @@ class UserSession:
     ) -> bool:
         """Stop webhook first, then `app_stopped` + close(1000, "App stopped") (the SDK does
         not reconnect after that). A stop is final: nothing resurrects a stopped App."""
+        if package_name in self.pending_restore:
+            self.pending_restore.discard(package_name)
+            self._persist_running()
         slot = self.apps.pop(package_name, None)
         if slot is None:
             if on_done:

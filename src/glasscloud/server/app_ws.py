@@ -146,7 +146,7 @@ async def _admit_by_token(server: GlasscloudServer, request: web.Request) -> Adm
             ErrorCode.TOKEN_REVOKED,
             f"This token was issued before {record.package_name}'s key was rotated.",
         )
-    return _admit(server, request, record, session_id)
+    return await _admit(server, request, record, session_id)
 
 
 async def _admit_by_message(
@@ -194,7 +194,7 @@ async def _admit_by_message(
                 f"Invalid API key for {record.package_name}.",
                 "apiKey",
             )
-        admitted = _admit(server, request, record, str(init.obj["sessionId"]))
+        admitted = await _admit(server, request, record, str(init.obj["sessionId"]))
     except ProtocolError as error:
         _reject(server, conn, error)
         return None
@@ -221,7 +221,7 @@ async def _load_record(
     return record
 
 
-def _admit(
+async def _admit(
     server: GlasscloudServer, request: web.Request, record: AppRecord, session_id: str
 ) -> Admission:
     """The checks both ways in share: system network, session id, live session."""
@@ -241,6 +241,8 @@ def _admit(
             "sessionId",
         )
     session = server.registry.get(user_id)
+    if session is None or (not session.glasses_seen and session.app_state(package_name) is None):
+        session = await _resume_for_app(server, user_id, record) or session
     if session is None:
         raise ProtocolError(
             ErrorCode.SESSION_NOT_FOUND,
@@ -254,6 +256,25 @@ def _admit(
             "POST /apps/{package}/start first.",
         )
     return Admission(record, session, user_id)
+
+
+async def _resume_for_app(
+    server: GlasscloudServer, user_id: str, record: AppRecord
+) -> UserSession | None:
+    """After a server restart the SDK reconnects (1 s, 2 s, 4 s) before the user's glasses
+    may be back. If the user was running this App, open the session for it now, so captions
+    continue without a new webhook; the session waits one grace period for the glasses."""
+    user = await server.store.get_user(user_id)
+    if record.package_name not in user.running_apps:
+        return None
+    session, created = server.registry.get_or_create(user_id, user.settings)
+    if created:
+        session.pending_restore = set(user.running_apps)
+        session.await_glasses()
+    if session.app_state(record.package_name) is None and not session.glasses_seen:
+        session.pending_restore.discard(record.package_name)
+        session.adopt_app(record)
+    return session
 
 
 def _from_system_network(server: GlasscloudServer, request: web.Request) -> bool:

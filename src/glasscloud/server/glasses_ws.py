@@ -149,9 +149,11 @@ async def _serve(
 ) -> None:
     user = await server.store.get_user(user_id)
     session, created = server.registry.get_or_create(user_id, user.settings)
+    first_glasses = created or not session.glasses_seen
     session.attach_glasses(conn)
-    session.log.info("glasses connected (%s)", "new session" if created else "resumed")
-    if created and user.running_apps:
+    session.log.info("glasses connected (%s)", "new session" if first_glasses else "resumed")
+    if first_glasses and user.running_apps:
+        # A new session (or one an App reopened after a restart) brings back the rest.
         server.tasks.spawn(_restart_previous(server, session, list(user.running_apps)))
     try:
         async for msg in frames:
