@@ -1,5 +1,5 @@
-"""What the glasses show: the interface the session uses, and a pass-through placeholder.
-The real arbitration is `display_manager.DisplayManager` (the session's default).
+"""What the glasses show: the interface the session uses. The implementation is
+`display_manager.DisplayManager` (the session's default).
 
 The session calls:
 - `app_starting(package, name)` when an App start begins (boot screen),
@@ -14,12 +14,11 @@ The session calls:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from glasscloud.core.clock import Clock
 from glasscloud.core.timings import Timings
-from glasscloud.protocol import glasses as glasses_wire
-from glasscloud.protocol.errors import ErrorCode, ProtocolError
+from glasscloud.protocol.errors import ProtocolError
 
 DASHBOARD_MESSAGES = frozenset(
     {"dashboard_content_update", "dashboard_mode_change", "dashboard_system_update"}
@@ -51,42 +50,24 @@ class DisplayContext:
         self.send_to_app = send_to_app or (lambda _package, _text: None)
 
 
-class PassThroughDisplay:
-    def __init__(self, ctx: DisplayContext) -> None:
-        self.ctx = ctx
-        self._last_main: str | None = None
+class Display(Protocol):
+    """The interface the session drives (see the module docstring)."""
 
-    def app_starting(self, package_name: str, name: str) -> None:
-        return None
+    def app_starting(self, package_name: str, name: str) -> None: ...
 
-    def app_stopped(self, package_name: str) -> None:
-        return None
+    def app_stopped(self, package_name: str) -> None: ...
 
-    def show(self, package_name: str, request: dict[str, Any]) -> None:
-        frame = glasses_wire.display_event(
-            package_name,
-            request.get("view") or "main",
-            request["layout"],
-            request.get("durationMs"),
-            self.ctx.timestamp(),
-        )
-        self.ctx.send_to_glasses(frame)
+    def show(self, package_name: str, request: dict[str, Any]) -> None: ...
 
     def app_message(
         self, package_name: str, kind: str, obj: dict[str, Any]
-    ) -> ProtocolError | None:
-        return ProtocolError(
-            ErrorCode.NOT_SUPPORTED, f"'{kind}' is not supported by this glasscloud version yet."
-        )
+    ) -> ProtocolError | None: ...
 
-    def head_position(self, position: str) -> None:
-        return None
+    def head_position(self, position: str) -> None: ...
 
-    def glasses_connected(self) -> None:
-        return None
+    def glasses_connected(self) -> None: ...
 
-    def dispose(self) -> None:
-        return None
+    def dispose(self) -> None: ...
 
 
-DisplayFactory = Callable[[DisplayContext], Any]
+DisplayFactory = Callable[[DisplayContext], Display]

@@ -680,7 +680,9 @@ class UserSession:
         if kind == "subscription_update":
             self._update_subscriptions(slot, msg.obj["subscriptions"])
         elif kind == "display_event":
-            self._display(slot, msg.obj)
+            # A bound socket means a RUNNING App (STOPPING was answered above); it is shown
+            # as the bound App, never as the packageName inside the message.
+            self.display.show(slot.package_name, msg.obj)
         elif kind in DASHBOARD_MESSAGES:
             error = self.display.app_message(slot.package_name, kind, msg.obj)
             if error is not None:
@@ -758,16 +760,6 @@ class UserSession:
         if wanted != self._wanted_languages:
             self._wanted_languages = wanted
             self.transcription.languages_changed(set(wanted))
-
-    def _display(self, slot: AppSlot, obj: dict[str, Any]) -> None:
-        """Shown as the bound App (never the packageName inside the message)."""
-        if slot.state is not AppState.RUNNING:
-            self._app_error(
-                slot,
-                ProtocolError(ErrorCode.APP_NOT_RUNNING, "Only a running App can display."),
-            )
-            return
-        self.display.show(slot.package_name, obj)
 
     # ---- microphone ------------------------------------------------------------------
 

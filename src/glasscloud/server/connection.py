@@ -37,6 +37,7 @@ class ConnectionStats:
         self.rtts_ms: deque[float] = deque(maxlen=5)
         self.last_rx = 0.0
         self.queued_max = 0
+        self.dropped = 0
         self.disconnect_reason: str | None = None
 
     def received(self, size: int, now: float) -> None:
@@ -63,6 +64,7 @@ class ConnectionStats:
             "pongs": self.pongs,
             "rttMs": list(self.rtts_ms),
             "queuedMax": self.queued_max,
+            "dropped": self.dropped,
             "disconnectReason": self.disconnect_reason,
         }
 
@@ -92,8 +94,6 @@ class WsConnection:
         self._wake = asyncio.Event()
         self._close_request: tuple[int, str] | None = None
         self._done = False
-        self.dropped = 0
-        self.sent = 0
         self._writer = asyncio.create_task(self._drain())
 
     @property
@@ -112,7 +112,7 @@ class WsConnection:
             return
         if len(self._queue) >= self._max_queue:
             self._queue.popleft()
-            self.dropped += 1
+            self.stats.dropped += 1
             self._metrics.inc("send_dropped", side=self._side, reason="queue_full")
         self._queue.append(item)
         self.stats.queued_max = max(self.stats.queued_max, len(self._queue))
@@ -160,7 +160,6 @@ class WsConnection:
                         await ws.send_str(item)
                     else:
                         await ws.send_bytes(item)
-                    self.sent += 1
                     self.stats.messages_out += 1
                     self.stats.bytes_out += len(item)
                 if self._close_request is not None:
