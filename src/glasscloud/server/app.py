@@ -22,11 +22,11 @@ from glasscloud.server.connection import ConnectionStats, WsConnection
 from glasscloud.server.effects import HttpEffects, TaskSet
 from glasscloud.server.inbound import UserLimits
 from glasscloud.server.liveness import LivenessMonitor
+from glasscloud.server.request_context import SERVER_KEY
 from glasscloud.store.store import Store
 
 log = logging.getLogger("glasscloud.server")
 
-SERVER_KEY: web.AppKey[GlasscloudServer] = web.AppKey("glasscloud_server")
 
 # Close codes for a shutdown: "service restart" makes glasses clients and the SDK reconnect.
 CLOSE_RESTARTING = 1012

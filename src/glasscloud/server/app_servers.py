@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from glasscloud.auth.apikeys import verify_api_key
+from glasscloud.server.request_context import server_of
 
 if TYPE_CHECKING:
-    from glasscloud.server.app import GlasscloudServer
+    pass
 
 STALE_AFTER = 30 * 60.0
 
@@ -73,12 +74,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/app-server/restart", restart)
 
 
-def _server(request: web.Request) -> GlasscloudServer:
-    from glasscloud.server.app import SERVER_KEY
-
-    return request.app[SERVER_KEY]
-
-
 def _fail(status: int, message: str) -> web.Response:
     return web.json_response({"success": False, "error": message}, status=status)
 
@@ -92,7 +87,7 @@ async def _body(request: web.Request) -> dict[str, Any] | None:
 
 
 async def register(request: web.Request) -> web.Response:
-    server = _server(request)
+    server = server_of(request)
     body = await _body(request)
     if body is None:
         return _fail(400, "The body must be a JSON object.")
@@ -117,7 +112,7 @@ async def register(request: web.Request) -> web.Response:
 
 
 async def heartbeat(request: web.Request) -> web.Response:
-    server = _server(request)
+    server = server_of(request)
     body = await _body(request) or {}
     if server.app_servers.touch(str(body.get("registrationId"))) is None:
         return _fail(404, "Registration not found; register again.")
@@ -125,7 +120,7 @@ async def heartbeat(request: web.Request) -> web.Response:
 
 
 async def restart(request: web.Request) -> web.Response:
-    server = _server(request)
+    server = server_of(request)
     body = await _body(request) or {}
     registration = server.app_servers.touch(str(body.get("registrationId")))
     if registration is None:

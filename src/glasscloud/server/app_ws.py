@@ -27,8 +27,8 @@ from glasscloud.protocol import app as wire
 from glasscloud.protocol.errors import HTTP_STATUS, ErrorCode, ProtocolError, hint
 from glasscloud.protocol.jsonio import iso_timestamp
 from glasscloud.server.connection import WsConnection
-from glasscloud.server.glasses_ws import bearer_token
 from glasscloud.server.inbound import accept
+from glasscloud.server.request_context import bearer_token, server_of
 from glasscloud.store.records import AppRecord
 
 if TYPE_CHECKING:
@@ -51,9 +51,7 @@ class Admission:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    from glasscloud.server.app import SERVER_KEY
-
-    server = request.app[SERVER_KEY]
+    server = server_of(request)
     admitted: Admission | None = None
     if request.headers.get("Authorization") is not None:
         try:

@@ -13,11 +13,11 @@ from aiohttp import web
 from glasscloud.auth.app_tokens import issue_app_token, verify_developer_token
 from glasscloud.auth.tokens import TokenError
 from glasscloud.protocol.jsonio import iso_timestamp
-from glasscloud.server.glasses_ws import bearer_token
+from glasscloud.server.request_context import bearer_token, server_of, unauthorized
 from glasscloud.store.errors import AppExists, AppNotFound, StoreError
 
 if TYPE_CHECKING:
-    from glasscloud.server.app import GlasscloudServer
+    pass
 
 log = logging.getLogger("glasscloud.dev_api")
 
@@ -34,12 +34,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", metrics_text)
 
 
-def _server(request: web.Request) -> GlasscloudServer:
-    from glasscloud.server.app import SERVER_KEY
-
-    return request.app[SERVER_KEY]
-
-
 def error_response(status: int, code: str, message: str, hint: str | None = None) -> web.Response:
     body: dict[str, Any] = {"code": code, "message": message}
     if hint:
@@ -50,15 +44,16 @@ def error_response(status: int, code: str, message: str, hint: str | None = None
 def _developer(request: web.Request) -> str:
     token = bearer_token(request.headers.get("Authorization"))
     try:
-        return verify_developer_token(_server(request).secret, token or None)
+        return verify_developer_token(server_of(request).secret, token or None)
     except TokenError as error:
-        response = error_response(401, error.code, error.message, _HINT_DEV)
-        raise web.HTTPUnauthorized(text=response.text, content_type="application/json") from None
+        raise unauthorized(
+            {"error": {"code": error.code, "message": error.message, "hint": _HINT_DEV}}
+        ) from None
 
 
 async def list_apps(request: web.Request) -> web.Response:
     _developer(request)
-    records = await _server(request).store.list_apps()
+    records = await server_of(request).store.list_apps()
     return web.json_response(
         {"apps": [{**r.public_view(), "keyVersion": r.key_version} for r in records]}
     )
@@ -81,7 +76,7 @@ def _permissions(raw: Any) -> list[str]:
 
 async def register_app(request: web.Request) -> web.Response:
     developer = _developer(request)
-    server = _server(request)
+    server = server_of(request)
     try:
         body = await request.json()
     except ValueError:
@@ -120,7 +115,7 @@ async def register_app(request: web.Request) -> web.Response:
 
 async def rotate_key(request: web.Request) -> web.Response:
     _developer(request)
-    server = _server(request)
+    server = server_of(request)
     package = request.match_info["package"]
     try:
         key = await server.store.rotate_api_key(package)
@@ -139,7 +134,7 @@ async def rotate_key(request: web.Request) -> web.Response:
 
 async def app_token(request: web.Request) -> web.Response:
     _developer(request)
-    server = _server(request)
+    server = server_of(request)
     package = request.match_info["package"]
     record = await server.store.get_app(package)
     if record is None:
@@ -156,7 +151,7 @@ async def app_token(request: web.Request) -> web.Response:
 async def sessions(request: web.Request) -> web.Response:
     """Live sessions, their Apps, and per-connection statistics (open and recently closed)."""
     _developer(request)
-    server = _server(request)
+    server = server_of(request)
     live = []
     for session in server.registry:
         live.append(
@@ -179,7 +174,7 @@ async def sessions(request: web.Request) -> web.Response:
 
 async def metrics_json(request: web.Request) -> web.Response:
     _developer(request)
-    server = _server(request)
+    server = server_of(request)
     return web.json_response(
         {
             "sessions": len(server.registry),
@@ -195,7 +190,7 @@ async def metrics_json(request: web.Request) -> web.Response:
 async def metrics_text(request: web.Request) -> web.Response:
     """Prometheus text format."""
     _developer(request)
-    server = _server(request)
+    server = server_of(request)
     lines = [
         f"glasscloud_sessions {len(server.registry)}",
         f"glasscloud_connections {len(server.connections)}",

@@ -22,6 +22,7 @@ from glasscloud.protocol.errors import ErrorCode, ProtocolError
 from glasscloud.protocol.jsonio import iso_timestamp
 from glasscloud.server.connection import WsConnection
 from glasscloud.server.inbound import accept
+from glasscloud.server.request_context import bearer_token, server_of
 
 if TYPE_CHECKING:
     from glasscloud.server.app import GlasscloudServer
@@ -33,17 +34,6 @@ def _now() -> str:
     return iso_timestamp(time.time())
 
 
-def bearer_token(header: str | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header (scheme case-insensitive);
-    "" for another scheme, None without a header."""
-    if not header:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return ""
-    return token.strip()
-
-
 def _refuse(code: str, message: str, status: int = 401) -> web.Response:
     return web.json_response(
         {"type": "connection_error", "code": code, "message": message, "timestamp": _now()},
@@ -52,9 +42,7 @@ def _refuse(code: str, message: str, status: int = 401) -> web.Response:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    from glasscloud.server.app import SERVER_KEY
-
-    server = request.app[SERVER_KEY]
+    server = server_of(request)
     header = request.headers.get("Authorization")
     user_id: str | None = None
     if header is not None or "token" in request.query:

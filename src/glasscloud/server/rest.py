@@ -11,10 +11,10 @@ from aiohttp import web
 from glasscloud.auth.tokens import TokenError, verify_core_token
 from glasscloud.core.ports import StartResult
 from glasscloud.protocol.jsonio import iso_timestamp
-from glasscloud.server.glasses_ws import bearer_token
+from glasscloud.server.request_context import bearer_token, server_of, unauthorized
 
 if TYPE_CHECKING:
-    from glasscloud.server.app import GlasscloudServer
+    pass
 
 # HTTP status for a failed start, by stage.
 _START_STATUS = {"WEBHOOK": 502, "TIMEOUT": 504, "STOPPED": 409, "CONNECTION": 409}
@@ -28,12 +28,6 @@ def add_routes(app: web.Application) -> None:
         app.router.add_post(prefix + "/{package}/stop", stop_app)
 
 
-def _server(request: web.Request) -> GlasscloudServer:
-    from glasscloud.server.app import SERVER_KEY
-
-    return request.app[SERVER_KEY]
-
-
 def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response(
         {"success": False, "error": {"code": code, "message": message}}, status=status
@@ -42,21 +36,18 @@ def _error(status: int, code: str, message: str) -> web.Response:
 
 def _user(request: web.Request) -> str:
     """The user of a `Authorization: Bearer <core token>` request, or a 401 response."""
-    server = _server(request)
+    server = server_of(request)
     token = bearer_token(request.headers.get("Authorization"))
     try:
         return verify_core_token(server.secret, token or None)
     except TokenError as error:
-        raise web.HTTPUnauthorized(
-            text=web.json_response(
-                {"success": False, "error": {"code": error.code, "message": error.message}}
-            ).text,
-            content_type="application/json",
+        raise unauthorized(
+            {"success": False, "error": {"code": error.code, "message": error.message}}
         ) from None
 
 
 async def health(request: web.Request) -> web.Response:
-    server = _server(request)
+    server = server_of(request)
     return web.json_response(
         {
             "status": "ok",
@@ -68,7 +59,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def list_apps(request: web.Request) -> web.Response:
     user_id = _user(request)
-    server = _server(request)
+    server = server_of(request)
     session = server.registry.get(user_id)
     data: list[dict[str, Any]] = []
     for record in await server.store.list_apps():
@@ -83,7 +74,7 @@ async def list_apps(request: web.Request) -> web.Response:
 
 async def start_app(request: web.Request) -> web.Response:
     user_id = _user(request)
-    server = _server(request)
+    server = server_of(request)
     package_name = request.match_info["package"]
     session = server.registry.get(user_id)
     if session is None:
@@ -122,7 +113,7 @@ async def start_app(request: web.Request) -> web.Response:
 
 async def stop_app(request: web.Request) -> web.Response:
     user_id = _user(request)
-    server = _server(request)
+    server = server_of(request)
     package_name = request.match_info["package"]
     session = server.registry.get(user_id)
     if session is None or not session.stop_app(package_name, "user_disabled"):

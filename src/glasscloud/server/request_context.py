@@ -1,0 +1,33 @@
+"""What every HTTP and WebSocket handler takes from its request: the server that owns it,
+and the bearer token it carries."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from glasscloud.server.app import GlasscloudServer
+
+SERVER_KEY: web.AppKey[GlasscloudServer] = web.AppKey("glasscloud_server")
+
+
+def server_of(request: web.Request) -> GlasscloudServer:
+    return request.app[SERVER_KEY]
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (scheme case-insensitive);
+    "" for another scheme, None without a header."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return ""
+    return token.strip()
+
+
+def unauthorized(body: dict[str, Any]) -> web.HTTPUnauthorized:
+    """A 401 with a JSON body, to raise from a handler."""
+    return web.HTTPUnauthorized(text=web.json_response(body).text, content_type="application/json")
