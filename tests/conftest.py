@@ -14,7 +14,7 @@ from glasscloud.core.timings import Timings
 from glasscloud.server.app import GlasscloudServer
 from glasscloud.server.config import ServerConfig
 from glasscloud.server.run import start_server, stop_server
-from tests.support.clients import PyApp
+from tests.support.clients import FrameInbox, PyApp, connect_glasses
 
 # Short, but not racy: loopback round trips are well under a millisecond.
 FAST = Timings(
@@ -88,3 +88,13 @@ async def register_app(
     )
     app.api_key = key
     return app
+
+
+async def glasses_starting(
+    server: GlasscloudServer, http: aiohttp.ClientSession, package: str, user: str
+) -> FrameInbox:
+    """`user`'s glasses, connected and acknowledged, having asked to start `package`."""
+    glasses = await connect_glasses(http, ws_base(server), token_for(server, user), user)
+    await glasses.wait_for("connection_ack")
+    await glasses.send({"type": "start_app", "packageName": package})
+    return glasses

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import http_base, register_app, token_for, ws_base
+from tests.conftest import glasses_starting, http_base, register_app, token_for, ws_base
 from tests.support.clients import connect_glasses
 
 USER = "ann@example.com"
 
 
 async def start_via_glasses(server, http, app, user=USER):
-    glasses = await connect_glasses(http, ws_base(server), token_for(server, user), user)
-    await glasses.wait_for("connection_ack")
-    await glasses.send({"type": "start_app", "packageName": app.package})
-    return glasses
+    return await glasses_starting(server, http, app.package, user)
 
 
 async def test_start_connect_ack_running(server, http):

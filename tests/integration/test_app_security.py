@@ -8,7 +8,14 @@ import pytest
 
 from glasscloud.auth.app_tokens import issue_app_token, issue_developer_token
 from glasscloud.server.run import start_server, stop_server
-from tests.conftest import http_base, make_config, register_app, token_for, ws_base
+from tests.conftest import (
+    glasses_starting,
+    http_base,
+    make_config,
+    register_app,
+    token_for,
+    ws_base,
+)
 from tests.support.clients import FrameInbox, connect_glasses
 
 USER = "jean-luc@example.com"
@@ -16,9 +23,7 @@ USER = "jean-luc@example.com"
 
 async def running_app(server, http, package="com.example.captions", user=USER, **kw):
     app = await register_app(server, http, package, **kw)
-    glasses = await connect_glasses(http, ws_base(server), token_for(server, user), user)
-    await glasses.wait_for("connection_ack")
-    await glasses.send({"type": "start_app", "packageName": app.package})
+    glasses = await glasses_starting(server, http, package, user)
     await glasses.wait_for(
         "app_state_change", lambda m: m.get("state") == "running" and m["packageName"] == package
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.conftest import http_base, register_app, token_for, ws_base
+from tests.conftest import glasses_starting, http_base, register_app, token_for, ws_base
 from tests.support.clients import FrameInbox, connect_glasses
 
 USER = "mary-jane@example.com"
@@ -97,9 +97,7 @@ async def test_malformed_frames_get_coded_errors_and_the_session_survives(server
 async def test_reconnect_within_grace_resumes_the_session(server, http):
     app = await register_app(server, http)
     token = token_for(server, USER)
-    glasses = await connect_glasses(http, ws_base(server), token)
-    await glasses.wait_for("connection_ack")
-    await glasses.send({"type": "start_app", "packageName": app.package})
+    glasses = await glasses_starting(server, http, app.package, USER)
     await glasses.wait_for("app_state_change", lambda m: m.get("state") == "running")
     await glasses.close()
     again = await connect_glasses(http, ws_base(server), token, "again")

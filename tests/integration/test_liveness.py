@@ -16,7 +16,15 @@ import aiohttp
 from glasscloud.auth.app_tokens import issue_developer_token
 from glasscloud.auth.tokens import issue_core_token
 from glasscloud.server.run import start_server, stop_server
-from tests.conftest import FAST, http_base, make_config, register_app, token_for, ws_base
+from tests.conftest import (
+    FAST,
+    glasses_starting,
+    http_base,
+    make_config,
+    register_app,
+    token_for,
+    ws_base,
+)
 from tests.support.clients import FrameInbox, connect_glasses
 
 USER = "lena@example.com"
@@ -24,10 +32,7 @@ LIVELY = dataclasses.replace(FAST, ping_interval=0.2, missed_pings=2)
 
 
 async def start_app_for(server, http, app, user=USER):
-    glasses = await connect_glasses(http, ws_base(server), token_for(server, user), user)
-    await glasses.wait_for("connection_ack")
-    await glasses.send({"type": "start_app", "packageName": app.package})
-    return glasses
+    return await glasses_starting(server, http, app.package, user)
 
 
 async def test_unresponsive_app_is_dropped_then_restarted(tmp_path, http):

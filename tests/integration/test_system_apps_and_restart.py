@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from glasscloud.server.run import start_server, stop_server
-from tests.conftest import make_config, register_app, token_for, ws_base
+from tests.conftest import glasses_starting, make_config, register_app, token_for, ws_base
 from tests.support.clients import PyApp, connect_glasses
 
 USER = "sam@example.com"
@@ -79,9 +79,7 @@ async def test_restart_keeps_apps_keys_and_running_apps(tmp_path, http):
     server = await start_server(config)
     app = await register_app(server, http)
     token = token_for(server, USER)
-    glasses = await connect_glasses(http, ws_base(server), token)
-    await glasses.wait_for("connection_ack")
-    await glasses.send({"type": "start_app", "packageName": app.package})
+    glasses = await glasses_starting(server, http, app.package, USER)
     await glasses.wait_for("app_state_change", lambda m: m.get("state") == "running")
     for _ in range(100):
         if (await server.store.get_user(USER)).running_apps:

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,6 +23,7 @@ from aiohttp import web
 from glasscloud.sdk.errors import SdkError
 from glasscloud.sdk.reconnect import ReconnectPolicy
 from glasscloud.sdk.session import AppSession, Sleep
+from glasscloud.signals import until_stop_signal
 
 log = logging.getLogger("glasscloud.sdk")
 
@@ -121,13 +121,8 @@ class AppServer:
 
     async def serve_forever(self) -> None:
         await self.start()
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stopping.set)
         try:
-            await stopping.wait()
+            await until_stop_signal()
         finally:
             await self.stop()
 

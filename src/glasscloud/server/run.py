@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
-import signal
 
 from glasscloud.server.app import GlasscloudServer
 from glasscloud.server.config import ServerConfig
 from glasscloud.server.logs import setup_logging
+from glasscloud.signals import until_stop_signal
 from glasscloud.store.store import Store
 
 log = logging.getLogger("glasscloud.server")
@@ -38,13 +37,8 @@ async def stop_server(server: GlasscloudServer) -> None:
 
 async def serve(config: ServerConfig) -> None:
     server = await start_server(config)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stopping.set)
     try:
-        await stopping.wait()
+        await until_stop_signal()
         log.info("shutting down")
     finally:
         await stop_server(server)
