@@ -140,13 +140,17 @@ async def mode_mix(args: argparse.Namespace, srv: ProcStats) -> dict[str, Any]:
                 s.glasses.send(TEXT, button_text())  # type: ignore[union-attr]
             sent["button"] += len(button_buckets[k % 1000])
 
+    window = [0.0, 0.0]  # wall-clock bounds of the measured window, to match server logs
+
     async def recorder() -> tuple[float, float, float, int, int]:
         await asyncio.sleep(start - loop.time() + args.warm)
         c0, w0, s0, r0 = srv.cpu(), time.monotonic(), own_cpu(), srv.rss()
+        window[0] = time.time()
         tally.recording = True
         await asyncio.sleep(args.secs)
         tally.recording = False
         c1, w1, s1, r1 = srv.cpu(), time.monotonic(), own_cpu(), srv.rss()
+        window[1] = time.time()
         return c1 - c0, w1 - w0, s1 - s0, r0, r1
 
     task = asyncio.ensure_future(ticker())
@@ -183,6 +187,7 @@ async def mode_mix(args: argparse.Namespace, srv: ProcStats) -> dict[str, Any]:
         "server_rss_mb": rss1 / 2**20,
         "rss_growth_mb": (rss1 - rss0) / 2**20,
         "generator_late_s": late,
+        "window_unix_s": window,
     }
     events = tally.lat.get("transcription", []) + tally.lat.get("button", [])
     for kind in ("audio", "transcription", "button", "display", "slow_audio"):

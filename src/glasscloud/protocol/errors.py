@@ -88,8 +88,7 @@ HINTS: dict[ErrorCode, str] = {
     "session id.",
     ErrorCode.MISSING_SESSION_ID: "Send X-Session-Id: <sessionId from session_request> (or "
     "?sessionId=).",
-    ErrorCode.TOO_MANY_CONNECTIONS: "Close unused connections; each user has a connection "
-    "limit.",
+    ErrorCode.TOO_MANY_CONNECTIONS: "Close unused connections; each user has a connection limit.",
     ErrorCode.RATE_LIMITED: "Send fewer messages per second; excess messages were dropped.",
     ErrorCode.MESSAGE_TOO_LARGE: "Keep each frame under the server's size limit.",
     ErrorCode.SESSION_REPLACED: "Another connection signed in as this user; reconnect to take "

@@ -1,7 +1,10 @@
 """A WebSocket as the core's `Connection`: sends never block the caller.
 
-Each connection has a bounded queue drained by its own writer task. When a peer reads too
-slowly and the queue is full, the OLDEST queued frame is dropped (and counted): for live
+A frame is written to the socket at once when nothing is waiting before it (the queue is
+empty and the kernel took everything written so far): no task wake-up, no coroutine. Once
+the peer falls behind, frames go to a bounded queue drained by the connection's writer
+task, which waits for the socket to drain. When the peer reads too slowly and the queue is
+full, the OLDEST queued frame is dropped (and counted): for live
 captions the newest text matters most, and one slow App can never hold up the glasses or
 any other App. `close()` is queued behind what was sent before it, so `app_stopped` arrives
 before the close frame.
@@ -11,14 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections import deque
 
 from aiohttp import web
 
 from glasscloud.core.metrics import Metrics
+from glasscloud.server.frames import OP_BINARY, OP_PING, OP_TEXT, frame_header
 
 log = logging.getLogger("glasscloud.connection")
+
+_slots = itertools.count()
 
 
 class ConnectionStats:
@@ -85,6 +92,7 @@ class WsConnection:
     ) -> None:
         self._ws = ws
         self._request = request
+        self._transport = request.transport if request is not None else None
         self.stats = ConnectionStats(side)
         self.stats.last_rx = asyncio.get_running_loop().time()
         self._max_queue = max_queue
@@ -95,16 +103,45 @@ class WsConnection:
         self._close_request: tuple[int, str] | None = None
         self._done = False
         self._writer = asyncio.create_task(self._drain())
+        # Which of the liveness monitor's slices pings this socket (spreads the pings).
+        self.liveness_slot = next(_slots)
 
     @property
     def closed(self) -> bool:
         return self._done or self._ws.closed
 
     def send_text(self, text: str) -> None:
-        self._enqueue(text)
+        if self._queue or not self._write_now(text.encode(), OP_TEXT):
+            self._enqueue(text)
 
     def send_binary(self, data: bytes) -> None:
-        self._enqueue(data)
+        if self._queue or not self._write_now(data, OP_BINARY):
+            self._enqueue(data)
+
+    def _write_now(self, payload: bytes, opcode: int) -> bool:
+        """Write one frame straight to the transport if nothing waits before it and the
+        kernel has taken everything so far; False means: queue it instead. Order holds
+        because the writer task writes each popped frame before it ever awaits."""
+        transport = self._transport
+        if (
+            transport is None
+            or self._done
+            or self._close_request is not None
+            or self._ws.closed
+            or transport.is_closing()
+            or transport.get_write_buffer_size()
+        ):
+            return False
+        length = len(payload)
+        if length > 16384:
+            transport.write(frame_header(opcode, length))
+            transport.write(payload)
+        else:
+            transport.write(frame_header(opcode, length) + payload)
+        stats = self.stats
+        stats.messages_out += 1
+        stats.bytes_out += length
+        return True
 
     def _enqueue(self, item: str | bytes) -> None:
         if self._done or self._close_request is not None:
@@ -127,8 +164,14 @@ class WsConnection:
         if self._done or self._ws.closed:
             return
         self.stats.pings += 1
-        task = asyncio.ensure_future(self._ws.ping(repr(now).encode()))
-        task.add_done_callback(_ignore_result)
+        payload = repr(now).encode()
+        transport = self._transport
+        if transport is None:
+            task = asyncio.ensure_future(self._ws.ping(payload))
+            task.add_done_callback(_ignore_result)
+        elif not transport.is_closing():
+            # A control frame may go between any two messages (we never fragment).
+            transport.write(frame_header(OP_PING, len(payload)) + payload)
 
     def kill(self, reason: str) -> None:
         """Drop a dead peer at once: no close handshake (it would wait for an answer that
