@@ -274,17 +274,27 @@ def data_stream_frame(prefix: str, data_json: str, timestamp: str) -> str:
 
 
 _last_stamp: list[Any] = [None, ""]  # (second, millisecond) -> its iso_timestamp text
+_second_head: list[Any] = [None, ""]  # second -> "YYYY-MM-DDTHH:MM:SS."
 
 
 def stream_timestamp(epoch_seconds: float) -> str:
-    """`iso_timestamp(epoch_seconds)`, formatted once per millisecond rather than once per
-    event (formatting costs several µs; a busy session delivers many events per ms). The key
-    is the second and the millisecond exactly as `datetime.fromtimestamp` rounds them."""
-    fraction, whole = math.modf(epoch_seconds)
-    key = (whole, round(fraction * 1e6) // 1000)
+    """`iso_timestamp(epoch_seconds)`, cheaply: the date and time of day are formatted once
+    per second and the text once per millisecond (formatting costs several µs, and at a few
+    hundred events per second nearly every event falls in a new millisecond). The second and
+    millisecond are taken exactly as `datetime.fromtimestamp` rounds them."""
+    whole_fraction = math.modf(epoch_seconds)
+    micros = round(whole_fraction[0] * 1e6)
+    whole = whole_fraction[1]
+    key = (whole, micros // 1000)
     if _last_stamp[0] != key:
         _last_stamp[0] = key
-        _last_stamp[1] = iso_timestamp(epoch_seconds)
+        if micros >= 1_000_000:  # rounds up into the next second: let datetime carry it
+            _last_stamp[1] = iso_timestamp(epoch_seconds)
+        else:
+            if _second_head[0] != whole:
+                _second_head[0] = whole
+                _second_head[1] = iso_timestamp(whole)[:-4]
+            _last_stamp[1] = f"{_second_head[1]}{micros // 1000:03d}Z"
     return _last_stamp[1]
 
 
