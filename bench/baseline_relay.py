@@ -4,6 +4,8 @@ each text frame a sink sends goes as-is to the sources of g (the display path). 
 calls glasscloud makes (`send_str`/`send_bytes`, compression off), no send queues.
 
     .venv/bin/python -m bench.baseline_relay --port 8301
+
+SIGUSR1 writes its event-loop stalls and GC pauses to `--stalls-out` (bench/stalls.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections import defaultdict
 import uvloop
 from aiohttp import WSMsgType, web
 
+from bench.stalls import StallMonitor
 from bench.stats import pin, raise_nofile
 
 _sinks: dict[str, list[web.WebSocketResponse]] = defaultdict(list)
@@ -55,7 +58,7 @@ async def sink(request: web.Request) -> web.WebSocketResponse:
     return await _relay(request, _sinks, _sources)
 
 
-async def _main(port: int) -> None:
+async def _main(port: int, stalls_out: str) -> None:
     app = web.Application()
     app.router.add_get("/src/{g}", source)
     app.router.add_get("/sink/{g}", sink)
@@ -66,6 +69,9 @@ async def _main(port: int) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
+    stalls = StallMonitor()
+    stalls.start()
+    loop.add_signal_handler(signal.SIGUSR1, lambda: stalls.dump(stalls_out))
     print("READY", flush=True)
     await stopping.wait()
     await runner.cleanup()
@@ -75,10 +81,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--cpu", type=int, default=0)
+    parser.add_argument("--stalls-out", default="/tmp/glasscloud-bench-baseline.stalls.json")
     args = parser.parse_args()
     pin(args.cpu)
     raise_nofile()
-    uvloop.run(_main(args.port))
+    uvloop.run(_main(args.port, args.stalls_out))
 
 
 if __name__ == "__main__":

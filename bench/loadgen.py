@@ -33,6 +33,7 @@ import uvloop
 from bench.fleet import Fleet, FleetConfig
 from bench.peers import BINARY, TEXT, Session, Tally, audio_frame, button_text, now_ns
 from bench.peers import transcription_text as transcription
+from bench.stalls import summarise
 from bench.stats import ProcStats, own_cpu, percentile, pin, raise_nofile
 
 TICK = 0.005  # s; the mix schedule runs on 5 ms ticks
@@ -52,26 +53,28 @@ def _lat_summary(samples: list[int]) -> dict[str, float | int | None]:
     }
 
 
-def _server_metrics(pid: int, path: str) -> dict[str, int]:
-    """Ask bench.serve for its counters (SIGUSR1 -> JSON file)."""
+def _dump(pid: int, path: str) -> Any:
+    """Signal the server (SIGUSR1) to write `path` and read it back as JSON (None if not)."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     try:
         os.kill(pid, signal.SIGUSR1)
     except ProcessLookupError:
-        return {}
+        return None
     for _ in range(50):
         time.sleep(0.05)
         try:
             with open(path) as src:
-                items = json.load(src)
-            break
+                return json.load(src)
         except (FileNotFoundError, json.JSONDecodeError):
             continue
-    else:
-        return {}
+    return None
+
+
+def _server_metrics(pid: int, path: str) -> dict[str, int]:
+    """bench.serve's counters (it writes its stalls file first, then this one)."""
     out: dict[str, int] = {}
-    for item in items:
+    for item in _dump(pid, path) or []:
         label = ",".join(f"{k}={v}" for k, v in sorted(item["labels"].items()))
         out[item["name"] + (f"[{label}]" if label else "")] = item["value"]
     return out
@@ -199,6 +202,9 @@ async def mode_mix(args: argparse.Namespace, srv: ProcStats) -> dict[str, Any]:
         result["slow_expected"] = sent["hot_audio"]
     if args.target == "glasscloud":
         result["server_metrics"] = _server_metrics(args.pid, args.metrics_file)
+    else:
+        _dump(args.pid, args.metrics_file + ".stalls.json")
+    result["server_stalls"] = summarise(args.metrics_file + ".stalls.json", (window[0], window[1]))
     await fleet.stop()
     return result
 

@@ -90,6 +90,10 @@ MIX_KEYS = [
     "server_rss_mb",
     "client_cpu_pct",
     "generator_late_s",
+    "server_stalls.stalls_over_5ms",
+    "server_stalls.stall_max_ms",
+    "server_stalls.gc_pause_max_ms",
+    "setup_s",
 ]
 
 
@@ -157,8 +161,9 @@ def sweep_table(data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     rows = sweep_rows(data)
     lines = [
         "| N sessions (x2 Apps) | target | p50 ms | p99 ms | p99.9 ms | display p99 ms | "
-        "server CPU % | lost |",
-        "|---|---|---|---|---|---|---|---|",
+        "server CPU % | loop stalls > 5 ms (longest ms) | longest GC pause ms | "
+        "sessions opened/s | lost |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     largest: dict[str, int | None] = {}
     for target, items in sorted(rows.items()):
@@ -169,7 +174,10 @@ def sweep_table(data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
                 f"{_f(row['lat_glasses_to_app.p99_ms'])} | "
                 f"{_f(row['lat_glasses_to_app.p999_ms'])} | "
                 f"{_f(row['lat_display.p99_ms'])} | {_f(row['server_cpu_pct'], 0)} | "
-                f"{lost} |"
+                f"{_f(row['server_stalls.stalls_over_5ms'], 0)} "
+                f"({_f(row['server_stalls.stall_max_ms'], 0)}) | "
+                f"{_f(row['server_stalls.gc_pause_max_ms'], 0)} | "
+                f"{_f(_ratio(n, row['setup_s']), 0)} | {lost} |"
             )
             p99 = row["lat_glasses_to_app.p99_ms"]
             if p99 is not None and p99 < 10 and lost == 0:
@@ -183,17 +191,21 @@ def idle_table(data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         if "error" not in run:
             per[run["target"]].append(run)
     lines = [
-        "| target | sessions | sockets | RSS MB | liveness delivered/expected |",
-        "|---|---|---|---|---|",
+        "| target | sessions | sockets | RSS MB | liveness delivered/expected | "
+        "opened/s (this step) |",
+        "|---|---|---|---|---|---|",
     ]
     slopes: dict[str, float | None] = {}
     last: dict[str, dict[str, Any]] = {}
     for target, runs in sorted(per.items()):
         slopes[target] = median([r.get("kb_per_socket") for r in runs])
+        previous = 0
         for lv in runs[-1]["levels"]:
+            rate = _ratio(lv["live"] - previous, lv.get("open_s"))
+            previous = lv["live"]
             lines.append(
                 f"| {target} | {lv['live']} | {lv['sockets']} | {_f(lv['rss_mb'], 0)} |"
-                f" {lv['liveness_delivered']}/{lv['liveness_expected']} |"
+                f" {lv['liveness_delivered']}/{lv['liveness_expected']} | {_f(rate, 0)} |"
             )
         rss_last = median([r["levels"][-1]["rss_mb"] for r in runs])
         last[target] = {"sockets": runs[-1]["levels"][-1]["sockets"], "rss_mb": rss_last}

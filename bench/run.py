@@ -71,6 +71,7 @@ class Target:
                 cmd.append("--no-rate-limit")
         else:
             cmd = [PY, "-m", "bench.baseline_relay", "--port", str(self.port), "--cpu", "0"]
+            cmd += ["--stalls-out", self.metrics + ".stalls.json"]
         self.log = open(f"{self.dir}/server.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
             cmd,

@@ -1,7 +1,8 @@
 """The glasscloud server as the benchmarks run it: the real `start_server` in one process on
 uvloop, pinned to a core, logging at WARNING (per-session INFO lines would dominate the
 10,000-session setup). SIGUSR1 writes the server's counters (drops, deliveries) as JSON to
-`--metrics-out`; SIGTERM stops it gracefully.
+`--metrics-out`, and its event-loop stalls and GC pauses to `<metrics-out>.stalls.json`
+(bench/stalls.py); SIGTERM stops it gracefully.
 
     .venv/bin/python -m bench.serve --port 8300 --database sqlite:////tmp/b.db --secret S
 """
@@ -15,6 +16,7 @@ import signal
 
 import uvloop
 
+from bench.stalls import StallMonitor
 from bench.stats import pin, raise_nofile
 from glasscloud.server.config import ServerConfig
 from glasscloud.server.logs import setup_logging
@@ -43,8 +45,11 @@ async def _main(args: argparse.Namespace) -> None:
     server = await start_server(config)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
+    stalls = StallMonitor()
+    stalls.start()
 
     def dump() -> None:
+        stalls.dump(args.metrics_out + ".stalls.json")
         items = [{"name": n, "labels": lb, "value": v} for n, lb, v in server.metrics.items()]
         with open(args.metrics_out, "w") as out:
             json.dump(items, out)
