@@ -1,5 +1,6 @@
-"""The liveness monitor spreads its pings: each tick handles one slice of the sockets, and
-one full round of ticks pings every live socket exactly once and drops the silent ones."""
+"""The liveness monitor spreads its pings: a round deals the open sockets into SLICES
+groups, pinging them group by group pings every live socket exactly once and drops the
+silent ones; no group is much larger than its share."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from glasscloud.server.liveness import SLICES, LivenessMonitor
 
 
 class FakeConn:
-    def __init__(self, slot: int, last_rx: float) -> None:
-        self.liveness_slot = slot
+    def __init__(self, last_rx: float) -> None:
         self.stats = ConnectionStats("app")
         self.stats.last_rx = last_rx
         self.closed = False
@@ -25,23 +25,23 @@ class FakeConn:
         self.closed = True
 
 
-def test_one_round_of_slices_pings_each_socket_once_and_drops_the_silent():
-    conns = [FakeConn(slot, last_rx=100.0) for slot in range(37)]
-    silent = [FakeConn(slot, last_rx=0.0) for slot in range(37, 40)]
+def test_one_round_pings_each_socket_once_and_drops_the_silent():
+    live = [FakeConn(last_rx=100.0) for _ in range(237)]
+    silent = [FakeConn(last_rx=0.0) for _ in range(3)]
     metrics = Metrics()
-    monitor = LivenessMonitor(lambda: conns + silent, 10.0, 3, metrics)
-    per_tick = []
-    for tick in range(SLICES):
-        before = sum(len(c.pings) for c in conns)
-        monitor.sweep(105.0 + tick, tick, SLICES)
-        per_tick.append(sum(len(c.pings) for c in conns) - before)
-    assert [len(c.pings) for c in conns] == [1] * len(conns)
-    assert max(per_tick) <= -(-len(conns) // SLICES)  # no tick pings more than its share
+    monitor = LivenessMonitor(lambda: live + silent, 10.0, 3, metrics)
+    groups = monitor.slices()
+    assert len(groups) == SLICES
+    assert max(len(g) for g in groups) <= -(-240 // SLICES)
+    for tick, group in enumerate(groups):
+        monitor.sweep(105.0 + tick * 10.0 / SLICES, group)
+    assert [len(c.pings) for c in live] == [1] * len(live)
     assert all(c.killed and c.killed.startswith("no pong or traffic") for c in silent)
     assert metrics.get("liveness_kills", side="app") == 3
 
 
-def test_a_sweep_without_slices_handles_everyone():
-    conns = [FakeConn(slot, last_rx=100.0) for slot in range(5)]
+def test_closed_sockets_are_skipped_and_a_plain_sweep_handles_everyone():
+    conns = [FakeConn(last_rx=100.0) for _ in range(5)]
+    conns[2].closed = True
     LivenessMonitor(lambda: conns, 10.0, 3, Metrics()).sweep(101.0)
-    assert [len(c.pings) for c in conns] == [1] * 5
+    assert [len(c.pings) for c in conns] == [1, 1, 0, 1, 1]

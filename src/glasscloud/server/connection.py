@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 from collections import deque
 
@@ -24,8 +23,6 @@ from glasscloud.core.metrics import Metrics
 from glasscloud.server.frames import OP_BINARY, OP_PING, OP_TEXT, frame_header
 
 log = logging.getLogger("glasscloud.connection")
-
-_slots = itertools.count()
 
 
 class ConnectionStats:
@@ -103,8 +100,6 @@ class WsConnection:
         self._close_request: tuple[int, str] | None = None
         self._done = False
         self._writer = asyncio.create_task(self._drain())
-        # Which of the liveness monitor's slices pings this socket (spreads the pings).
-        self.liveness_slot = next(_slots)
 
     @property
     def closed(self) -> bool:

@@ -4,7 +4,8 @@ handled like any other disconnect (the glasses' or the App's grace period takes 
 
 The sockets are pinged in `SLICES` groups spread over the interval, not all at once: with
 thousands of sockets one sweep (and the burst of pongs it brings back) stalled the event
-loop for ~80 ms every 10 s, which was the largest part of the relay's p99.
+loop for ~80 ms every 10 s, which was the largest part of the relay's p99. Each round
+slices a snapshot of the sockets taken at its start; sockets opened since wait for the next.
 
 Sockets in a grace period have no connection any more, so liveness can never cut into a
 grace period or a reconnect (the reference's HeartbeatManager fought its reconnect logic)."""
@@ -21,7 +22,7 @@ from glasscloud.server.connection import WsConnection
 
 log = logging.getLogger("glasscloud.liveness")
 
-SLICES = 10
+SLICES = 50
 
 
 class LivenessMonitor:
@@ -50,16 +51,20 @@ class LivenessMonitor:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        tick = 0
         while True:
-            await asyncio.sleep(self._interval / SLICES)
-            self.sweep(loop.time(), tick % SLICES, SLICES)
-            tick += 1
+            for group in self.slices():
+                await asyncio.sleep(self._interval / SLICES)
+                self.sweep(loop.time(), group)
 
-    def sweep(self, now: float, part: int = 0, parts: int = 1) -> None:
-        """Check and ping the sockets whose `liveness_slot % parts == part`."""
-        for conn in list(self._connections()):
-            if conn.closed or conn.liveness_slot % parts != part:
+    def slices(self) -> list[list[WsConnection]]:
+        """One round: the open sockets now, dealt into `SLICES` groups."""
+        snapshot = list(self._connections())
+        return [snapshot[part::SLICES] for part in range(SLICES)]
+
+    def sweep(self, now: float, conns: Iterable[WsConnection] | None = None) -> None:
+        """Drop the silent sockets among `conns` (default: all) and ping the others."""
+        for conn in list(self._connections()) if conns is None else conns:
+            if conn.closed:
                 continue
             silent = now - conn.stats.last_rx
             if silent > self._timeout:
