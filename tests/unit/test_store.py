@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import threading
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,7 @@ async def store(url: str):
 
 
 async def _scalar(store: Store, sql: str):
-    async with store._engine.connect() as conn:
-        return (await conn.exec_driver_sql(sql)).scalar()
+    return await store._run(lambda conn: conn.exec_driver_sql(sql).scalar())
 
 
 # -- opening, schema, migrations -------------------------------------------------------------
@@ -45,13 +45,12 @@ async def test_open_creates_the_file_in_wal_mode_with_a_busy_timeout(url, tmp_pa
 
 
 async def test_schema_matches_the_table_definitions(store):
-    async with store._engine.connect() as conn:
-        actual = await conn.run_sync(
-            lambda sync: {
-                table: {c["name"] for c in inspect(sync).get_columns(table)}
-                for table in inspect(sync).get_table_names()
-            }
-        )
+    actual = await store._run(
+        lambda sync: {
+            table: {c["name"] for c in inspect(sync).get_columns(table)}
+            for table in inspect(sync).get_table_names()
+        }
+    )
     expected = {t.name: {c.name for c in t.columns} for t in metadata.sorted_tables}
     assert actual == expected
 
@@ -66,9 +65,12 @@ async def test_migrations_run_once(url):
 
 
 async def test_a_database_from_a_newer_glasscloud_is_refused(url):
-    async with await Store.open(url) as store, store._engine.begin() as conn:
-        await conn.exec_driver_sql(
-            f"INSERT INTO schema_version VALUES ({LATEST_VERSION + 1}, '2030-01-01 00:00:00')"
+    async with await Store.open(url) as store:
+        await store._run(
+            lambda conn: conn.exec_driver_sql(
+                f"INSERT INTO schema_version VALUES ({LATEST_VERSION + 1}, '2030-01-01 00:00:00')"
+            ),
+            write=True,
         )
     with pytest.raises(StoreError, match="upgrade glasscloud"):
         await Store.open(url)
@@ -121,10 +123,61 @@ async def test_writes_take_the_write_lock_first_and_reads_do_not(store):
         if statement.startswith("BEGIN"):
             begins.append(statement)
 
-    event.listen(store._engine.sync_engine, "before_cursor_execute", record)
+    event.listen(store._engine, "before_cursor_execute", record)
     await store.set_user_settings("a@example.com", {"x": 1})
     await store.get_user("a@example.com")
     assert begins == ["BEGIN IMMEDIATE", "BEGIN DEFERRED"]
+
+
+async def test_each_operation_is_one_call_on_one_worker_thread_off_the_loop(store):
+    loop_thread = threading.current_thread()
+    threads: set[threading.Thread] = set()
+    event.listen(
+        store._engine,
+        "before_cursor_execute",
+        lambda *args: threads.add(threading.current_thread()),
+    )
+    submit = store._executor.submit
+    submits: list[object] = []
+
+    def counting_submit(fn, *args, **kwargs):
+        submits.append(fn)
+        return submit(fn, *args, **kwargs)
+
+    store._executor.submit = counting_submit
+    await store.create_app("com.example.one", "One", "http://127.0.0.1:1")
+    await store.get_app("com.example.one")
+    await store.get_user("a@example.com")
+    await store.get_app_settings("a@example.com", "com.example.one")
+    await store.set_running_apps("a@example.com", ["com.a", "com.b", "com.c"])
+    await store.set_app_settings("a@example.com", "com.a", {"k": 1})
+    await asyncio.gather(*(store.get_user(f"u{i}@example.com") for i in range(20)))
+    assert len(submits) == 6 + 20
+    assert len(threads) == 1
+    (thread,) = threads
+    assert thread is not loop_thread
+    assert thread.name.startswith("glasscloud-store")
+
+
+async def test_operations_after_close_are_refused_and_close_is_idempotent(url):
+    store = await Store.open(url)
+    await store.close()
+    await store.close()
+    with pytest.raises(StoreError, match="the store is closed"):
+        await store.get_app("com.example.x")
+
+
+async def test_close_waits_for_operations_already_running(url):
+    store = await Store.open(url)
+    writes = [
+        asyncio.ensure_future(store.set_app_settings("a@example.com", "com.a", {f"k{i}": i}))
+        for i in range(50)
+    ]
+    await asyncio.sleep(0)  # all submitted to the worker
+    await store.close()
+    await asyncio.gather(*writes)
+    async with await Store.open(url) as reopened:
+        assert len(await reopened.get_app_settings("a@example.com", "com.a")) == 50
 
 
 # -- the secret ------------------------------------------------------------------------------
@@ -399,6 +452,24 @@ async def test_concurrent_merges_from_two_processes_lose_nothing(url):
     finally:
         await first.close()
         await second.close()
+
+
+async def test_many_concurrent_merges_and_reads_in_one_process_are_atomic(store):
+    await store.set_app_settings("a@example.com", "com.a", {"base": 0})
+
+    async def merge(i: int) -> None:
+        await store.set_app_settings("a@example.com", "com.a", {f"k{i}": i})
+
+    async def read() -> dict:
+        return await store.get_app_settings("a@example.com", "com.a")
+
+    results = await asyncio.gather(*(merge(i) if i % 4 else read() for i in range(400)))
+    expected = {"base": 0} | {f"k{i}": i for i in range(400) if i % 4}
+    assert await read() == expected
+    # Every read saw a committed state: the base key plus some subset of the merges.
+    for seen in filter(None, results):
+        assert seen.items() <= expected.items()
+        assert "base" in seen
 
 
 # -- restart ---------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from glasscloud.store.errors import StoreError
 from glasscloud.store.schema import schema_version
@@ -87,16 +87,19 @@ if [m.version for m in MIGRATIONS] != list(range(1, LATEST_VERSION + 1)):
     raise RuntimeError("migration versions must be 1, 2, 3, ... in order")
 
 
-async def migrate(conn: AsyncConnection) -> int:
+def migrate(conn: Connection) -> int:
     """Bring the schema up to LATEST_VERSION inside the caller's (write) transaction.
+
+    Sync, like every Store operation: the Store runs it as one call on its SQLite worker
+    thread, or through `run_sync` on PostgreSQL.
 
     Returns the version found before migrating. Raises StoreError if the database was
     written by a newer glasscloud.
     """
     if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-    await conn.exec_driver_sql(_CREATE_VERSION_TABLE)
-    found = (await conn.execute(select(func.max(schema_version.c.version)))).scalar() or 0
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+    conn.exec_driver_sql(_CREATE_VERSION_TABLE)
+    found = conn.execute(select(func.max(schema_version.c.version))).scalar() or 0
     if found > LATEST_VERSION:
         raise StoreError(
             f"the database schema is version {found} but this glasscloud only knows up to "
@@ -104,7 +107,7 @@ async def migrate(conn: AsyncConnection) -> int:
         )
     for step in MIGRATIONS[found:]:
         for statement in step.statements:
-            await conn.exec_driver_sql(statement)
+            conn.exec_driver_sql(statement)
         now = datetime.now(UTC).replace(tzinfo=None)
-        await conn.execute(insert(schema_version).values(version=step.version, applied_at=now))
+        conn.execute(insert(schema_version).values(version=step.version, applied_at=now))
     return found
