@@ -114,7 +114,8 @@ class UserSession:
     # ---- helpers ---------------------------------------------------------------------
 
     def _ts(self) -> str:
-        return iso_timestamp(self.clock.wall())
+        # The same text as iso_timestamp, formatted once per second (every display sends one).
+        return app_wire.stream_timestamp(self.clock.wall())
 
     def _app_log(self, slot: AppSlot) -> SessionLog:
         return SessionLog(log, {"userId": self.user_id, "packageName": slot.package_name})
