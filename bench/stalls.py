@@ -4,7 +4,7 @@ A p99 in milliseconds is made by the moments the loop does not run: one long cal
 burst of work, one full GC. The monitor wakes every 2 ms and records each time it
 woke more than `STALL_MS` late, and times every GC pass; the load generator keeps the ones
 inside its measured window. (This is how the liveness sweep that stalled the loop ~80 ms
-every 10 s was found.) Overhead: one 1-ms timer, well under 1 % of a core.
+every 10 s was found.) Overhead: one 2-ms timer, under 1 % of a core.
 """
 
 from __future__ import annotations
