@@ -20,7 +20,7 @@ from bench.stalls import StallMonitor
 from bench.stats import pin, raise_nofile
 from glasscloud.server.config import ServerConfig
 from glasscloud.server.logs import setup_logging
-from glasscloud.server.run import start_server, stop_server
+from glasscloud.server.run import freeze_startup_objects, start_server, stop_server
 
 # Saturation runs push each socket past the default inbound limits (200 msg/s per
 # connection, 1,000 per user) on purpose; they lift them. The mix runs keep the defaults.
@@ -43,6 +43,7 @@ async def _main(args: argparse.Namespace) -> None:
         **(UNLIMITED if args.no_rate_limit else {}),
     )
     server = await start_server(config)
+    freeze_startup_objects()  # as `glasscloud serve` does
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     stalls = StallMonitor()

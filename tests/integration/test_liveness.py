@@ -215,6 +215,7 @@ async def test_sigterm_shuts_down_gracefully(tmp_path):
         assert code == 0
         stderr = (await process.stderr.read()).decode()
         assert "shutting down" in stderr and "Traceback" not in stderr
+        assert "start-up objects frozen out of the garbage collector" in stderr
     finally:
         if process.returncode is None:
             process.kill()

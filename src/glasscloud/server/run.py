@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 
 from glasscloud.server.app import GlasscloudServer
@@ -35,8 +36,21 @@ async def stop_server(server: GlasscloudServer) -> None:
         await server.store.close()
 
 
+def freeze_startup_objects() -> int:
+    """Move everything alive now (modules, the app, the store: ~77,000 objects) out of the
+    garbage collector's sight. They live as long as the process, and each full collection
+    traversed them all (~70 ms on a 2-core VM) while every socket waited. Returns how many.
+    For a server process only: objects frozen are never collected."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 async def serve(config: ServerConfig) -> None:
     server = await start_server(config)
+    log.info(
+        "serving; %d start-up objects frozen out of the garbage collector", freeze_startup_objects()
+    )
     try:
         await until_stop_signal()
         log.info("shutting down")
