@@ -1,10 +1,11 @@
 """A WebSocket as the core's `Connection`: sends never block the caller.
 
-A frame is written to the socket at once when nothing is waiting before it (the queue is
-empty and the kernel took everything written so far): no task wake-up, no coroutine. Once
-the peer falls behind, frames go to a bounded queue drained by the connection's writer
-task, which waits for the socket to drain. When the peer reads too slowly and the queue is
-full, the OLDEST queued frame is dropped (and counted): for live
+While the peer keeps up, the frames sent to a socket during one pass of the event loop are
+written together at its end (one `call_soon` per pass, one `writelines` = one syscall for
+all of them; no task wake-up, no coroutine). Once the peer falls behind (the kernel has not
+taken everything written so far), frames go to a bounded queue drained by the connection's
+writer task, which waits for the socket to drain. When the peer reads too slowly and the
+queue is full, the OLDEST queued frame is dropped (and counted): for live
 captions the newest text matters most, and one slow App can never hold up the glasses or
 any other App. `close()` is queued behind what was sent before it, so `app_stopped` arrives
 before the close frame.
@@ -96,6 +97,10 @@ class WsConnection:
         self._metrics = metrics
         self._side = side
         self._queue: deque[str | bytes] = deque()
+        # Frames sent during this pass of the event loop, written together at its end.
+        self._pending: list[str | bytes] = []
+        self._loop = asyncio.get_running_loop()
+        self._flush_cb = self._flush
         self._wake = asyncio.Event()
         self._close_request: tuple[int, str] | None = None
         self._done = False
@@ -106,40 +111,59 @@ class WsConnection:
         return self._done or self._ws.closed
 
     def send_text(self, text: str) -> None:
-        if self._queue or not self._write_now(text.encode(), OP_TEXT):
-            self._enqueue(text)
+        self._send(text)
 
     def send_binary(self, data: bytes) -> None:
-        if self._queue or not self._write_now(data, OP_BINARY):
-            self._enqueue(data)
+        self._send(data)
 
-    def _write_now(self, payload: bytes, opcode: int) -> bool:
-        """Write one frame straight to the transport if nothing waits before it and the
-        kernel has taken everything so far; False means: queue it instead. Order holds
-        because the writer task writes each popped frame before it ever awaits."""
-        transport = self._transport
-        if (
-            transport is None
-            or self._done
-            or self._close_request is not None
-            or self._ws.closed
-            or transport.is_closing()
-            or transport.get_write_buffer_size()
-        ):
-            return False
-        length = len(payload)
-        if length > 16384:
-            transport.write(frame_header(opcode, length))
-            transport.write(payload)
-        else:
-            transport.write(frame_header(opcode, length) + payload)
-        stats = self.stats
-        stats.messages_out += 1
-        stats.bytes_out += length
-        return True
-
-    def _enqueue(self, item: str | bytes) -> None:
+    def _send(self, item: str | bytes) -> None:
         if self._done or self._close_request is not None:
+            self._metrics.inc("send_dropped", side=self._side, reason="closed")
+        elif self._pending:
+            if len(self._pending) >= self._max_queue:  # one pass is bounded like the queue
+                self._pending.pop(0)
+                self.stats.dropped += 1
+                self._metrics.inc("send_dropped", side=self._side, reason="queue_full")
+            self._pending.append(item)  # behind what this loop pass already sent
+        elif self._queue or self._transport is None:
+            self._enqueue(item)  # the peer is behind: the bounded queue
+        else:
+            self._pending.append(item)
+            self._loop.call_soon(self._flush_cb)
+
+    def _flush(self) -> None:
+        """Write what this loop pass sent, in one `writelines` (one syscall for several
+        frames), if the kernel has taken everything so far; else hand it to the queue."""
+        items, self._pending = self._pending, []
+        transport = self._transport
+        if not items or transport is None:
+            return
+        if self._done or self._ws.closed or transport.is_closing():
+            self._metrics.inc("send_dropped", len(items), side=self._side, reason="closed")
+            return
+        if self._queue or transport.get_write_buffer_size():
+            for item in items:
+                self._enqueue(item, even_if_closing=True)
+            return
+        frames: list[bytes] = []
+        size = 0
+        for item in items:
+            if isinstance(item, str):
+                payload = item.encode()
+                frames.append(frame_header(OP_TEXT, len(payload)))
+            else:
+                payload = item
+                frames.append(frame_header(OP_BINARY, len(payload)))
+            frames.append(payload)
+            size += len(payload)
+        transport.writelines(frames)
+        stats = self.stats
+        stats.messages_out += len(items)
+        stats.bytes_out += size
+
+    def _enqueue(self, item: str | bytes, even_if_closing: bool = False) -> None:
+        """`even_if_closing`: frames sent before `close()` was asked still go before it."""
+        if self._done or (self._close_request is not None and not even_if_closing):
             self._metrics.inc("send_dropped", side=self._side, reason="closed")
             return
         if len(self._queue) >= self._max_queue:
