@@ -499,3 +499,11 @@ async def test_a_restart_keeps_everything(url):
         )
         assert await store.get_app_settings("a@example.com", "com.example.keep") == {"lang": "de"}
     assert record.package_name == app.package_name
+
+
+async def test_url_names_the_driver_sqlite_actually_uses(tmp_path):
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/u.db")
+    try:
+        assert store.url == f"sqlite:///{tmp_path}/u.db"
+    finally:
+        await store.close()
