@@ -3,7 +3,7 @@ runs `bench.loadgen` pinned to core 1, repeats for `--rounds`, and reports media
 ratio glasscloud / bare aiohttp relay measured in the same run. Writes
 bench/results/<suite>.json; `sweep` also draws docs/performance-sweep.png.
 
-    .venv/bin/python -m bench.run all --rounds 2   # everything below, ~30 min on 2 cores
+    .venv/bin/python -m bench.run all --rounds 3   # everything below, ~35 min on 2 cores
     .venv/bin/python -m bench.run saturate     # deliveries/s and server CPU us/delivery
     .venv/bin/python -m bench.run mix          # 1,000 sessions x 2 Apps, latency + losses
     .venv/bin/python -m bench.run sweep        # latency/CPU against N (+ the PNG)
@@ -256,7 +256,7 @@ def main() -> None:
         "suite", choices=["all", "saturate", "mix", "sweep", "idle", "slow", "report"]
     )
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--sweep-levels", default="200,400,600,800,1000")
+    parser.add_argument("--sweep-levels", default="200,400,500,600,800,1000")
     parser.add_argument("--idle-levels", default="1000,2000,4000")
     args = parser.parse_args()
     chosen = ["saturate", "mix", "sweep", "idle", "slow"] if args.suite == "all" else [args.suite]
