@@ -15,7 +15,7 @@ def test_relative_sqlite_path_is_resolved_against_the_working_directory(tmp_path
     db = parse_database_url("sqlite:///data/glass.db")
     assert db.dialect == "sqlite"
     assert db.sqlite_path == tmp_path / "data" / "glass.db"
-    assert db.async_url == f"sqlite+aiosqlite:///{tmp_path}/data/glass.db"
+    assert db.driver_url == f"sqlite:///{tmp_path}/data/glass.db"
     assert not db.is_memory
 
 
@@ -23,13 +23,13 @@ def test_relative_sqlite_path_is_resolved_against_the_working_directory(tmp_path
 def test_absolute_sqlite_path(prefix):
     db = parse_database_url(prefix + "/srv/glass/glass.db")
     assert db.sqlite_path == Path("/srv/glass/glass.db")
-    assert db.async_url == "sqlite+aiosqlite:////srv/glass/glass.db"
+    assert db.driver_url == "sqlite:////srv/glass/glass.db"
 
 
 def test_sqlite_query_string_is_kept_but_not_part_of_the_path():
     db = parse_database_url("sqlite:////tmp/x.db?timeout=3")
     assert db.sqlite_path == Path("/tmp/x.db")
-    assert db.async_url == "sqlite+aiosqlite:////tmp/x.db?timeout=3"
+    assert db.driver_url == "sqlite:////tmp/x.db?timeout=3"
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite+aiosqlite://"])
@@ -37,7 +37,7 @@ def test_in_memory_sqlite(url):
     db = parse_database_url(url)
     assert db.is_memory
     assert db.sqlite_path is None
-    assert db.async_url == "sqlite+aiosqlite:///:memory:"
+    assert db.driver_url == "sqlite:///:memory:"
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ def test_in_memory_sqlite(url):
 def test_postgres_urls_use_asyncpg(url):
     db = parse_database_url(url)
     assert db.dialect == "postgresql"
-    assert db.async_url == "postgresql+asyncpg://glass:pw@db.local:5432/glass"
+    assert db.driver_url == "postgresql+asyncpg://glass:pw@db.local:5432/glass"
     assert db.sqlite_path is None
     assert not db.is_memory
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -48,7 +48,7 @@ def create_engine(db: DatabaseUrl) -> Engine | AsyncEngine:
             "install it with pip install 'glasscloud[postgres]'"
         )
     try:
-        return create_async_engine(db.async_url, pool_pre_ping=True)
+        return create_async_engine(db.driver_url, pool_pre_ping=True)
     except (ArgumentError, ValueError) as exc:
         raise StoreError(f"the database URL is invalid: {exc}") from None
 
@@ -69,9 +69,7 @@ def _sqlite_engine(db: DatabaseUrl) -> Engine:
             )
         if db.sqlite_path.is_dir():
             raise StoreError(f"the database path '{db.sqlite_path}' is a directory, not a file")
-    # Same path and query string as the async URL, on the stdlib driver (pysqlite).
-    url = make_url(db.async_url).set(drivername="sqlite")
-    engine = create_sync_engine(url, **kwargs)
+    engine = create_sync_engine(db.driver_url, **kwargs)
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
     return engine

@@ -76,10 +76,7 @@ class Store:
     async def open(cls, url: str) -> Store:
         """Connect to `url` and bring its schema up to date."""
         db = parse_database_url(url)
-        url = make_url(db.async_url)
-        if db.dialect == "sqlite":
-            url = url.set(drivername="sqlite")  # the sync driver on the worker thread
-        safe_url = url.render_as_string(hide_password=True)
+        safe_url = make_url(db.driver_url).render_as_string(hide_password=True)
         store = cls(create_engine(db), safe_url)
         try:
             for attempt in range(1, _OPEN_ATTEMPTS + 1):

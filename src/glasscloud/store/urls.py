@@ -1,4 +1,5 @@
-"""Database URL normalisation: the URLs users type, turned into async-driver URLs."""
+"""Database URL normalisation: the URLs users type, turned into the URLs of the drivers
+glasscloud uses (the stdlib sqlite3 on the Store's worker thread, asyncpg for PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class DatabaseUrl:
     """
 
     dialect: str  # "sqlite" or "postgresql"
-    async_url: str
+    driver_url: str
     sqlite_path: Path | None = None
 
     @property
@@ -30,7 +31,8 @@ class DatabaseUrl:
 
 
 def parse_database_url(url: str) -> DatabaseUrl:
-    """Accept sqlite:///path, sqlite+aiosqlite:///path, postgres(ql)://..., postgresql+asyncpg://.
+    """Accept sqlite:///path, postgres(ql)://..., postgresql+asyncpg://..., and the older
+    sqlite+aiosqlite:///path.
 
     A relative SQLite path is resolved against the working directory now, so the engine
     never depends on a later chdir.
@@ -53,7 +55,7 @@ def _sqlite(original: str, rest: str) -> DatabaseUrl:
     path_part, sep, query = rest.partition("?")
     suffix = sep + query
     if path_part in ("", "/", "/" + _MEMORY):
-        return DatabaseUrl("sqlite", "sqlite+aiosqlite:///" + _MEMORY + suffix)
+        return DatabaseUrl("sqlite", "sqlite:///" + _MEMORY + suffix)
     if not path_part.startswith("/"):
         raise StoreError(
             f"unsupported database URL '{original}': use sqlite:///relative.db or "
@@ -61,4 +63,4 @@ def _sqlite(original: str, rest: str) -> DatabaseUrl:
         )
     path = Path(path_part[1:]).expanduser()
     path = path if path.is_absolute() else Path.cwd() / path
-    return DatabaseUrl("sqlite", "sqlite+aiosqlite:///" + str(path) + suffix, sqlite_path=path)
+    return DatabaseUrl("sqlite", "sqlite:///" + str(path) + suffix, sqlite_path=path)
