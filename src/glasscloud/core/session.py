@@ -114,8 +114,7 @@ class UserSession:
     # ---- helpers ---------------------------------------------------------------------
 
     def _ts(self) -> str:
-        # The same text as iso_timestamp, formatted once per second (every display sends one).
-        return app_wire.stream_timestamp(self.clock.wall())
+        return iso_timestamp(self.clock.wall())
 
     def _app_log(self, slot: AppSlot) -> SessionLog:
         return SessionLog(log, {"userId": self.user_id, "packageName": slot.package_name})
@@ -323,7 +322,7 @@ class UserSession:
         wild = self.subscriptions.wildcard_apps if wildcards else ()
         if not exact and not wild:
             return
-        ts = app_wire.stream_timestamp(self.clock.wall())
+        ts = iso_timestamp(self.clock.wall())
         for package_name, raw in exact:
             self._send_data(package_name, raw, data_json, ts)
         if wild:

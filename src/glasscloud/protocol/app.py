@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from glasscloud.protocol.errors import ErrorCode, ProtocolError, hint
-from glasscloud.protocol.jsonio import decode_object, encode, encode_str, iso_timestamp
+from glasscloud.protocol.jsonio import decode_object, encode, encode_str
 from glasscloud.protocol.validate import (
     BOOL,
     LIST,
@@ -271,31 +270,6 @@ def data_stream_prefix(session_id: str, stream_type: str) -> str:
 
 def data_stream_frame(prefix: str, data_json: str, timestamp: str) -> str:
     return prefix + data_json + ',"timestamp":"' + timestamp + '"}'
-
-
-_last_stamp: list[Any] = [None, ""]  # (second, millisecond) -> its iso_timestamp text
-_second_head: list[Any] = [None, ""]  # second -> "YYYY-MM-DDTHH:MM:SS."
-
-
-def stream_timestamp(epoch_seconds: float) -> str:
-    """`iso_timestamp(epoch_seconds)`, cheaply: the date and time of day are formatted once
-    per second and the text once per millisecond (formatting costs several µs, and at a few
-    hundred events per second nearly every event falls in a new millisecond). The second and
-    millisecond are taken exactly as `datetime.fromtimestamp` rounds them."""
-    whole_fraction = math.modf(epoch_seconds)
-    micros = round(whole_fraction[0] * 1e6)
-    whole = whole_fraction[1]
-    key = (whole, micros // 1000)
-    if _last_stamp[0] != key:
-        _last_stamp[0] = key
-        if micros >= 1_000_000:  # rounds up into the next second: let datetime carry it
-            _last_stamp[1] = iso_timestamp(epoch_seconds)
-        else:
-            if _second_head[0] != whole:
-                _second_head[0] = whole
-                _second_head[1] = iso_timestamp(whole)[:-4]
-            _last_stamp[1] = f"{_second_head[1]}{micros // 1000:03d}Z"
-    return _last_stamp[1]
 
 
 def session_request(session_id: str, user_id: str, ws_url: str, timestamp: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +42,37 @@ def decode_object(text: str | bytes) -> dict[str, Any]:
     return obj
 
 
-def iso_timestamp(epoch_seconds: float) -> str:
-    """`2025-06-27T10:00:00.000Z`, like JSON.stringify(new Date())."""
+def format_iso(epoch_seconds: float) -> str:
+    """`2025-06-27T10:00:00.000Z`, like JSON.stringify(new Date()), formatted from scratch."""
     dt = datetime.fromtimestamp(epoch_seconds, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+# The last text made and the last second's head; each a tuple swapped in one assignment,
+# so a reader on another thread never sees a key with another key's text.
+_last_text: tuple[Any, str] = (None, "")
+_last_head: tuple[float | None, str] = (None, "")
+
+
+def iso_timestamp(epoch_seconds: float) -> str:
+    """`format_iso(epoch_seconds)`, cheaply: the date and time of day are formatted once per
+    second and the text once per millisecond (from scratch it costs ~5 µs, and at a few
+    hundred events per second nearly every event is in a new millisecond). The second and
+    millisecond are taken exactly as `datetime.fromtimestamp` rounds them."""
+    global _last_text, _last_head
+    fraction, whole = math.modf(epoch_seconds)
+    micros = round(fraction * 1e6)
+    key = (whole, micros // 1000)
+    last = _last_text
+    if last[0] == key:
+        return last[1]
+    if not 0 <= micros < 1_000_000:  # carries into the next second, or before 1970
+        text = format_iso(epoch_seconds)
+    else:
+        head = _last_head
+        if head[0] != whole:
+            head = (whole, format_iso(whole)[:-4])
+            _last_head = head
+        text = f"{head[1]}{micros // 1000:03d}Z"
+    _last_text = (key, text)
+    return text
