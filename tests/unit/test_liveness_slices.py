@@ -40,8 +40,8 @@ def test_one_round_pings_each_socket_once_and_drops_the_silent():
     assert metrics.get("liveness_kills", side="app") == 3
 
 
-def test_closed_sockets_are_skipped_and_a_plain_sweep_handles_everyone():
+def test_closed_sockets_are_skipped():
     conns = [FakeConn(last_rx=100.0) for _ in range(5)]
     conns[2].closed = True
-    LivenessMonitor(lambda: conns, 10.0, 3, Metrics()).sweep(101.0)
+    LivenessMonitor(lambda: conns, 10.0, 3, Metrics()).sweep(101.0, conns)
     assert [len(c.pings) for c in conns] == [1, 1, 0, 1, 1]

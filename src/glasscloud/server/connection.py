@@ -4,10 +4,10 @@ While the peer keeps up, the frames sent to a socket during one pass of the even
 written together at its end (one `call_soon` per pass, one `writelines` = one syscall for
 all of them; no task wake-up, no coroutine). Once the peer falls behind (the kernel has not
 taken everything written so far), frames go to a bounded queue drained by the connection's
-writer task, which waits for the socket to drain. When the peer reads too slowly and the
-queue is full, the OLDEST queued frame is dropped (and counted): for live
-captions the newest text matters most, and one slow App can never hold up the glasses or
-any other App. `close()` is queued behind what was sent before it, so `app_stopped` arrives
+writer task, which sends through aiohttp and waits for the socket to drain. When the peer
+reads too slowly and the queue is full, the OLDEST queued frame is dropped (and counted):
+for live captions the newest text matters most, and one slow App can never hold up the
+glasses or any other App. `close()` is queued behind what was sent before it, so `app_stopped` arrives
 before the close frame.
 """
 

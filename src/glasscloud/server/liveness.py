@@ -61,9 +61,9 @@ class LivenessMonitor:
         snapshot = list(self._connections())
         return [snapshot[part::SLICES] for part in range(SLICES)]
 
-    def sweep(self, now: float, conns: Iterable[WsConnection] | None = None) -> None:
-        """Drop the silent sockets among `conns` (default: all) and ping the others."""
-        for conn in list(self._connections()) if conns is None else conns:
+    def sweep(self, now: float, conns: Iterable[WsConnection]) -> None:
+        """Drop the silent sockets among `conns` and ping the others."""
+        for conn in conns:
             if conn.closed:
                 continue
             silent = now - conn.stats.last_rx
