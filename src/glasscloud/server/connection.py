@@ -7,8 +7,8 @@ taken everything written so far), frames go to a bounded queue drained by the co
 writer task, which sends through aiohttp and waits for the socket to drain. When the peer
 reads too slowly and the queue is full, the OLDEST queued frame is dropped (and counted):
 for live captions the newest text matters most, and one slow App can never hold up the
-glasses or any other App. `close()` is queued behind what was sent before it, so `app_stopped` arrives
-before the close frame.
+glasses or any other App. `close()` is queued behind what was sent before it, so
+`app_stopped` arrives before the close frame.
 """
 
 from __future__ import annotations
