@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import binascii
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +18,16 @@ from glasscloud.protocol.validate import (
     STR,
     Rules,
     check_fields,
+    check_package_name,
     type_name,
 )
 
 VIEWS = frozenset({"main", "dashboard"})
+
+# A display_event's `durationMs` must be a finite number of milliseconds in
+# (0, MAX_DURATION_MS]: one hour, far above any caption or notice, and small enough that
+# the display timer's arithmetic stays exact (docs/decisions.md).
+MAX_DURATION_MS = 3_600_000
 
 # Layouts and the string fields each one needs (reference/app-protocol.md §7).
 LAYOUT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -100,7 +108,9 @@ def decode_app_message(text: str) -> AppMessage:
             "type",
         )
     check_fields(msg_type, obj, rules)
-    if msg_type == "display_event":
+    if msg_type == "tpa_connection_init":
+        check_package_name(obj["packageName"])
+    elif msg_type == "display_event":
         validate_display(obj)
     elif msg_type.startswith("dashboard_"):
         validate_dashboard(msg_type, obj)
@@ -157,6 +167,8 @@ def validate_display(obj: dict[str, Any]) -> None:
                 f"`layout.{name}` of a {layout_type} must be a string, got {type_name(value)}.",
                 f"layout.{name}",
             )
+    if layout_type == "bitmap_view":
+        check_base64(layout["data"], "layout.data")
     if layout_type == "bitmap_animation":
         frames = layout.get("frames")
         if not isinstance(frames, list) or not all(isinstance(f, str) for f in frames):
@@ -183,8 +195,25 @@ def validate_display(obj: dict[str, Any]) -> None:
             "view",
         )
     duration = obj.get("durationMs")
-    if duration is not None and duration < 0:
-        raise ProtocolError(ErrorCode.INVALID_FIELD, "`durationMs` must be >= 0.", "durationMs")
+    if duration is not None and not (math.isfinite(duration) and 0 < duration <= MAX_DURATION_MS):
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD,
+            f"`durationMs` must be a number of milliseconds above 0 and at most "
+            f"{MAX_DURATION_MS} (one hour), got {duration!r}.",
+            "durationMs",
+        )
+
+
+def check_base64(value: str, field: str) -> None:
+    """A non-empty standard base64 text (what the SDK makes of a bitmap)."""
+    try:
+        ok = bool(value) and bool(binascii.a2b_base64(value, strict_mode=True))
+    except (binascii.Error, ValueError):
+        ok = False
+    if not ok:
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD, f"`{field}` must be non-empty base64 (a BMP image).", field
+        )
 
 
 def app_session_id(user_id: str, package_name: str) -> str:

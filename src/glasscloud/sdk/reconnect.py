@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from glasscloud.protocol.errors import CloseCode
+
 # Closes after which the session is over: normal, going away, policy (a refused init).
-FINAL_CODES = frozenset({1000, 1001, 1008})
+FINAL_CODES = frozenset({CloseCode.NORMAL, CloseCode.GOING_AWAY, CloseCode.POLICY})
 FINAL_REASONS = ("App stopped", "User session ended")
 
 

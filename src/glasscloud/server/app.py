@@ -15,7 +15,14 @@ from glasscloud.asr.registry import build_backend, hub_factory
 from glasscloud.core.display_manager import DisplayManager
 from glasscloud.core.metrics import Metrics
 from glasscloud.core.registry import SessionRegistry
+from glasscloud.protocol.errors import CloseCode
 from glasscloud.server import app_servers, app_ws, dev_api, glasses_ws, rest
+from glasscloud.server.admission import (
+    ConnectionGuard,
+    GuardedSite,
+    QuietParseErrors,
+    head_middleware,
+)
 from glasscloud.server.clock import LoopClock
 from glasscloud.server.config import ServerConfig
 from glasscloud.server.connection import ConnectionStats, WsConnection
@@ -23,13 +30,10 @@ from glasscloud.server.effects import HttpEffects, TaskSet
 from glasscloud.server.inbound import UserLimits
 from glasscloud.server.liveness import LivenessMonitor
 from glasscloud.server.request_context import SERVER_KEY
+from glasscloud.server.revocation import KeyRevocations
 from glasscloud.store.store import Store
 
 log = logging.getLogger("glasscloud.server")
-
-
-# Close codes for a shutdown: "service restart" makes glasses clients and the SDK reconnect.
-CLOSE_RESTARTING = 1012
 
 
 class GlasscloudServer:
@@ -64,11 +68,23 @@ class GlasscloudServer:
             config.timings.missed_pings,
             self.metrics,
         )
+        self.revocations = KeyRevocations(
+            store.key_versions, self.metrics, config.key_check_interval
+        )
+        self.connection_guard = ConnectionGuard(
+            self.metrics,
+            config.header_timeout,
+            config.max_pending_per_address,
+            config.fd_reserve,
+        )
         self.web_app = self._build_app()
         self._runner: web.AppRunner | None = None
 
     def _build_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.config.max_message_bytes)
+        app = web.Application(
+            client_max_size=self.config.max_message_bytes,
+            middlewares=[head_middleware(self.connection_guard)],
+        )
         app[SERVER_KEY] = self
         app.router.add_get("/glasses-ws", glasses_ws.handle)
         app.router.add_get("/app-ws", app_ws.handle)
@@ -80,6 +96,7 @@ class GlasscloudServer:
     def connection_closed(self, conn: WsConnection, user_id: str | None) -> None:
         """A socket's handler ended: forget it, keep its stats, free the user's slot."""
         self.connections.discard(conn)
+        self.revocations.forget(conn)
         self.closed_stats.append(conn.stats)
         if user_id is not None:
             self.user_limits.release(user_id)
@@ -92,14 +109,28 @@ class GlasscloudServer:
     async def start(self) -> None:
         """Bind and serve. With port 0 the bound port is written back into the config, so
         the URLs sent in webhooks are right."""
-        self._runner = web.AppRunner(self.web_app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(
+            self.web_app,
+            handle_signals=False,
+            access_log=None,
+            keepalive_timeout=self.config.keepalive_timeout,
+            logger=QuietParseErrors(self.metrics),
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
+        self.connection_guard.start()
+        site = GuardedSite(
+            self._runner,
+            self.connection_guard,
+            self.config.host,
+            self.config.port,
+            reuse_address=True,
+        )
         await site.start()
         if self.config.port == 0:
             port = self._runner.addresses[0][1]
             self.config = dataclasses.replace(self.config, port=port)
         self.liveness.start()
+        self.revocations.start()
         log.info(
             "glasscloud listening",
             extra={
@@ -114,8 +145,9 @@ class GlasscloudServer:
         """Graceful: tell every glasses and App socket we are restarting (they reconnect),
         let queued frames and persistence finish, then close."""
         await self.liveness.stop()
+        await self.revocations.stop()
         for conn in list(self.connections):
-            conn.close(CLOSE_RESTARTING, "Server restarting")
+            conn.close(CloseCode.SERVICE_RESTART, "Server restarting")
         if self.connections:
             await asyncio.wait(
                 [asyncio.ensure_future(c.wait_closed(timeout)) for c in list(self.connections)],

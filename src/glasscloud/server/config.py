@@ -52,6 +52,17 @@ class ServerConfig:
     user_rate: float = 2000.0
     user_burst: float = 4000.0
     max_connections_per_user: int = 32
+    # Connections before authentication (server/admission.py; docs/decisions.md): seconds
+    # for the first request head, idle keep-alive seconds, unauthenticated connections per
+    # IP, descriptors kept free below RLIMIT_NOFILE. Each also reads GLASSCLOUD_<NAME>.
+    header_timeout: float = field(default_factory=lambda: env_float("header_timeout", 10.0))
+    keepalive_timeout: float = field(default_factory=lambda: env_float("keepalive_timeout", 15.0))
+    max_pending_per_address: int = field(
+        default_factory=lambda: int(env_float("max_pending_per_address", 64))
+    )
+    fd_reserve: int = field(default_factory=lambda: int(env_float("fd_reserve", 64)))
+    # Seconds between checks for API keys rotated by another process (the CLI).
+    key_check_interval: float = field(default_factory=lambda: env_float("key_check_interval", 2.0))
 
     @property
     def base_url(self) -> str:
@@ -90,6 +101,24 @@ def _ws_url(base: str) -> str:
 def env(name: str, default: str | None = None) -> str | None:
     """Read GLASSCLOUD_<NAME> (dashes become underscores)."""
     return os.environ.get("GLASSCLOUD_" + name.upper().replace("-", "_"), default)
+
+
+class ConfigError(ValueError):
+    """A GLASSCLOUD_* value is unusable; the message names the variable."""
+
+
+def env_float(name: str, default: float) -> float:
+    """GLASSCLOUD_<NAME> as a non-negative number, else `default`."""
+    raw = env(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise ConfigError(f"GLASSCLOUD_{name.upper()} must be a number >= 0, not '{raw}'")
+    return value
 
 
 def asr_options_from_env(provider: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
