@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import aiohttp
 import pytest
 
 from glasscloud.auth.app_tokens import issue_developer_token
@@ -78,3 +79,70 @@ async def test_deep_json_body_is_a_400_naming_the_problem(server, http, path, ca
     assert "MALFORMED_MESSAGE" in text and "levels deep" in text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert server.metrics.get("http_errors", code="MALFORMED_MESSAGE") == 1
+
+
+# ---- 4. token kinds ---------------------------------------------------------------------
+
+
+async def test_a_developer_token_is_not_a_core_token(server, http):
+    dev = dev_headers(server)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+        await http.ws_connect(ws_base(server) + "/glasses-ws", headers=dev)
+    assert info.value.status == 401
+    async with http.get(http_base(server) + "/apps", headers=dev) as response:
+        assert response.status == 401
+        body = await response.json()
+    assert body["success"] is False and body["error"]["code"] == "INVALID_TOKEN"
+    assert "developer token" in body["error"]["message"]
+    ws = await http.ws_connect(ws_base(server) + "/glasses-ws")
+    headerless = FrameInbox(ws, "headerless")
+    await headerless.send({"type": "connection_init", "coreToken": dev["Authorization"][7:]})
+    error = await headerless.wait_for("connection_error")
+    assert (error["code"], error["field"]) == ("INVALID_TOKEN", "coreToken")
+    assert await headerless.wait_closed() == 1008
+    assert headerless.of_type("connection_ack") == []
+
+
+# ---- 5. small input bugs ------------------------------------------------------------------
+
+
+async def test_a_huge_url_is_one_info_line_and_counted(server, http, caplog):
+    with caplog.at_level(logging.INFO, logger="aiohttp.server"):
+        async with http.get(http_base(server) + "/" + "a" * 20_000) as response:
+            assert response.status == 400
+        async with http.get(http_base(server) + "/health") as response:
+            assert response.status == 200
+    lines = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [r.levelno for r in lines] == [logging.INFO]
+    assert "LineTooLong" in lines[0].getMessage() and lines[0].exc_info is None
+    assert server.metrics.get("http_bad_requests", reason="LineTooLong") == 1
+
+
+async def test_a_huge_package_name_is_not_registered(server, http):
+    body = {"packageName": "a" * 100_000, "name": "Big", "publicUrl": "http://127.0.0.1:1"}
+    async with http.post(
+        http_base(server) + "/api/dev/apps", json=body, headers=dev_headers(server)
+    ) as response:
+        assert response.status == 400
+        error = (await response.json())["error"]
+    assert (error["code"], error["field"]) == ("INVALID_FIELD", "packageName")
+    assert "limit is 128" in error["message"] and len(error["message"]) < 300
+    assert await server.store.list_apps() == []
+
+
+async def test_bad_display_values_are_refused_and_the_app_stays(server, http):
+    app = await register_app(server, http)
+    glasses = await glasses_starting(server, http, app.package, USER)
+    await glasses.wait_for("app_state_change", lambda m: m.get("state") == "running")
+    inbox = app.inboxes[USER]
+    text = {"layoutType": "text_wall", "text": "x"}
+    await inbox.send({"type": "display_event", "layout": text, "durationMs": 1e308})
+    error = await inbox.wait_for("tpa_connection_error")
+    assert (error["code"], error["field"]) == ("INVALID_FIELD", "durationMs")
+    bitmap = {"layoutType": "bitmap_view", "data": "not base64 at all!"}
+    await inbox.send({"type": "display_event", "layout": bitmap})
+    error = await inbox.wait_for("tpa_connection_error")
+    assert (error["code"], error["field"]) == ("INVALID_FIELD", "layout.data")
+    assert not inbox.ws.closed
+    await glasses.close()
+    await app.stop()

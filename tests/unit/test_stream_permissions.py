@@ -94,7 +94,7 @@ def test_a_wildcard_subscriber_without_permissions_gets_no_response_or_camera_da
 
 
 def test_responses_are_never_delivered_through_subscriptions():
-    assert RESPONSE_TYPES == {"photo_response", "vps_coordinates"}
+    assert {"photo_response", "vps_coordinates"} == RESPONSE_TYPES
     assert is_response("photo_response") and is_response("vps_coordinates")
     assert not any(is_response(t) for t in ("button_press", "photo_taken", "*", "transcription"))
 
