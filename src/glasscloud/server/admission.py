@@ -5,10 +5,10 @@ Every accepted TCP connection is watched from `connection_made` until it is auth
 (a glasses or App WebSocket that passed its checks) or closed:
 - **header timeout**: the first request head must be complete within `header_timeout`
   seconds of accepting (a slowloris that sends one header line every 10 s is answered 408
-  and closed). Idle keep-alive connections (and a partial next request) are aiohttp's
-  `keepalive_timeout`.
+  and closed; 0 turns the timeout off). Idle keep-alive connections (and a partial next
+  request) are closed by aiohttp's `keepalive_timeout`.
 - **per address**: at most `max_pending_per_address` unauthenticated connections from one
-  IP; a connection past that is closed at once.
+  IP (0: no cap); a connection past that is closed at once.
 - **descriptor budget**: `RLIMIT_NOFILE` minus the descriptors open at start minus
   `fd_reserve` (the store, webhooks, speech workers, logs). When a new connection would
   exceed it, the OLDEST unauthenticated connection is closed to make room (a legitimate
@@ -107,7 +107,7 @@ class ConnectionGuard:
         """A connection was accepted; False if it must be closed at once."""
         peer = transport.get_extra_info("peername")
         address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
-        if self._per_address.get(address, 0) >= self._max_per_address:
+        if self._max_per_address and self._per_address.get(address, 0) >= self._max_per_address:
             self._metrics.inc("connections_refused", reason="per_address")
             return False
         if self._budget and len(self._open) >= self._budget:

@@ -60,7 +60,7 @@ class ServerConfig:
     max_pending_per_address: int = field(
         default_factory=lambda: int(env_float("max_pending_per_address", 64))
     )
-    fd_reserve: int = field(default_factory=lambda: int(env_float("fd_reserve", 64)))
+    fd_reserve: int = field(default_factory=lambda: int(env_float("fd_reserve", 128)))
     # Seconds between checks for API keys rotated by another process (the CLI).
     key_check_interval: float = field(default_factory=lambda: env_float("key_check_interval", 2.0))
 
