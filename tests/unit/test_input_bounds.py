@@ -146,3 +146,11 @@ def test_developer_and_app_tokens_are_not_core_tokens(token):
         verify_core_token(SECRET, token)
     assert info.value.code is ErrorCode.INVALID_TOKEN
     assert "not a core token" in info.value.message
+
+
+@pytest.mark.parametrize("interval", [1e308, -1, MAX_DURATION_MS + 1])
+def test_animation_interval_is_bounded_too(interval):
+    layout = {"layoutType": "bitmap_animation", "frames": ["Qk0="], "interval": interval}
+    with pytest.raises(ProtocolError) as info:
+        decode_app_message(display(layout=layout))
+    assert info.value.field == "layout.interval"

@@ -183,9 +183,14 @@ def validate_display(obj: dict[str, Any]) -> None:
             {"interval": ((NUM,), False), "repeat": ((BOOL,), False)},
             prefix="layout.",
         )
-        if layout.get("interval") is not None and layout["interval"] < 0:
+        interval = layout.get("interval")
+        if interval is not None and not (
+            math.isfinite(interval) and 0 <= interval <= MAX_DURATION_MS
+        ):
             raise ProtocolError(
-                ErrorCode.INVALID_FIELD, "`layout.interval` must be >= 0.", "layout.interval"
+                ErrorCode.INVALID_FIELD,
+                f"`layout.interval` must be from 0 to {MAX_DURATION_MS} ms, got {interval!r}.",
+                "layout.interval",
             )
     view = obj.get("view", "main")
     if view not in VIEWS:
