@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from glasscloud import __version__
 from glasscloud.auth.app_tokens import issue_app_token, issue_developer_token
 from glasscloud.auth.tokens import TokenError, issue_core_token
+from glasscloud.core.records import APP_TYPES, AppRecord
 from glasscloud.server.config import (
     DEFAULT_SYSTEM_NETWORKS,
     ServerConfig,
@@ -27,7 +28,6 @@ from glasscloud.server.config import (
     env,
 )
 from glasscloud.store.errors import AppNotFound, StoreError
-from glasscloud.store.records import APP_TYPES, AppRecord
 from glasscloud.store.store import Store
 from glasscloud.store.urls import parse_database_url
 

@@ -38,7 +38,6 @@ from glasscloud.core.display import DisplayContext
 from glasscloud.protocol import app as app_wire
 from glasscloud.protocol import glasses as glasses_wire
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
-from glasscloud.protocol.jsonio import encode
 
 log = logging.getLogger("glasscloud.display")
 
@@ -120,16 +119,16 @@ class DisplayManager:
 
     # ---- the session's interface -----------------------------------------------------
 
-    def app_starting(self, package_name: str, name: str) -> None:
-        """An App start began: boot screen for `boot_duration` (not for the dashboard App).
-        A restart of a known App starts it afresh."""
+    def app_starting(self, package_name: str, name: str, boot_screen: bool = True) -> None:
+        """An App start began: boot screen for `boot_duration` (not for the dashboard App,
+        nor for a restart or resume: `boot_screen` False). A known App starts afresh."""
         if self.disposed:
             return
         self._forget(package_name)
         self.apps[package_name] = _App(name or package_name, next(self._seq))
         if self.ctx.app_type(package_name) == "standard":
             self.main_app = package_name
-        if package_name != self.dashboard_package:
+        if boot_screen and package_name != self.dashboard_package:
             self.booting.add(package_name)
             label = name or package_name
             if label not in self._boot_names:
@@ -147,6 +146,7 @@ class DisplayManager:
         self._forget(package_name)
         self.dashboard.remove_app(package_name)
         self._reconcile()
+        self.ctx.on_change()
 
     def show(self, package_name: str, request: dict[str, Any]) -> str:
         """A validated `display_event` of a running App. Returns what happened:
@@ -167,6 +167,7 @@ class DisplayManager:
             # The App withdraws its content; the glasses get our clear (or the next content).
             self.latest.pop(package_name, None)
             self._reconcile()
+            self.ctx.on_change()
             return "cleared"
         waiting = previous is not None and previous.shown_at is None
         content = Content(
@@ -180,6 +181,7 @@ class DisplayManager:
         if not self.booting and package_name != self.main_app:
             self._claim_lock(package_name, now)
         self._reconcile()
+        self.ctx.on_change()
         return "displayed" if self.screen is content else "pending"
 
     def app_message(
@@ -190,6 +192,7 @@ class DisplayManager:
             return None
         if kind == "dashboard_content_update":
             self.dashboard.write(package_name, obj["content"], obj.get("modes") or ["main"])
+            self.ctx.on_change()
             return None
         if package_name != self.dashboard_package:
             return ProtocolError(
@@ -206,18 +209,40 @@ class DisplayManager:
             ts = self.ctx.timestamp()
             for package in list(self.apps):
                 session_id = app_wire.app_session_id(self.ctx.user_id, package)
-                self.ctx.send_to_app(
-                    package,
-                    encode(
-                        {
-                            "type": "dashboard_mode_changed",
-                            "mode": mode,
-                            "sessionId": session_id,
-                            "timestamp": ts,
-                        }
-                    ),
-                )
+                self.ctx.send_to_app(package, app_wire.dashboard_mode_changed(mode, session_id, ts))
         return None
+
+    def saved_state(self) -> dict[str, dict[str, Any]]:
+        """What each App shows, to be shown again after a restart: its persistent main-view
+        content (not content with a duration, which would be stale) and its dashboard
+        items."""
+        state: dict[str, dict[str, Any]] = {}
+        for package_name in self.apps:
+            entry: dict[str, Any] = {}
+            content = self.latest.get(package_name)
+            if content is not None and content.duration_ms is None:
+                entry["main"] = content.layout
+            items = self.dashboard.items_of(package_name)
+            if items:
+                entry["dashboard"] = items
+            if entry:
+                state[package_name] = entry
+        return state
+
+    def restore_state(self, package_name: str, saved: dict[str, Any]) -> None:
+        """Show again what a resumed App showed before a restart (`saved_state`)."""
+        if self.disposed or package_name not in self.apps:
+            return
+        items = saved.get("dashboard")
+        if isinstance(items, dict):
+            for mode, text in items.items():
+                if isinstance(mode, str) and isinstance(text, str):
+                    self.dashboard.write(package_name, text, [mode])
+        layout = saved.get("main")
+        if isinstance(layout, dict) and package_name not in self.latest:
+            now = self.ctx.clock.now()
+            self.latest[package_name] = Content(package_name, layout, None, next(self._seq), now)
+            self._reconcile()
 
     def head_position(self, position: str) -> None:
         if position == "up" and not self.disposed:
@@ -267,7 +292,9 @@ class DisplayManager:
         if self.lock is not None and self.lock.holder == package_name:
             self.lock = None
         if self.main_app == package_name:
-            self.main_app = None
+            # The standard App started before it (still running) owns the view again.
+            standard = [p for p in self.apps if self.ctx.app_type(p) == "standard"]
+            self.main_app = max(standard, key=lambda p: self.apps[p].started, default=None)
 
     def _boot_done(self, package_name: str) -> None:
         app = self.apps.get(package_name)

@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     MESSAGE_TOO_LARGE = "MESSAGE_TOO_LARGE"
     SESSION_REPLACED = "SESSION_REPLACED"
+    ALREADY_AUTHENTICATED = "ALREADY_AUTHENTICATED"
 
 
 class ProtocolError(Exception):
@@ -64,6 +65,8 @@ HINTS: dict[ErrorCode, str] = {
     ErrorCode.INTERNAL_ERROR: "A server-side fault; retry, and report it if it persists.",
     ErrorCode.PACKAGE_NOT_FOUND: "Register the App first: `glasscloud apps create PACKAGE ...` "
     "or POST /api/dev/apps.",
+    ErrorCode.ALREADY_AUTHENTICATED: "Send tpa_connection_init once, as the first frame; "
+    "the socket stays authenticated until it closes.",
     ErrorCode.INVALID_TOKEN: "Get a new core token (glasscloud token EMAIL).",
     ErrorCode.MISSING_TOKEN: "Send `Authorization: Bearer <token>`.",
     ErrorCode.INVALID_FIELD: "Fix the field named in `field`; see reference/app-protocol.md.",

@@ -83,6 +83,10 @@ _PERMISSION_BY_BASE = {
 
 MEDIA_BASES = frozenset({"audio_chunk", "transcription", "translation"})
 
+# Glasses messages that answer one App's request: they go to the App that asked, never to
+# subscribers (a `*` subscriber with no permissions used to receive every photo).
+REQUEST_RESPONSES = frozenset({"photo_response", "vps_coordinates"})
+
 
 @dataclass(frozen=True, slots=True)
 class Subscription:

@@ -4,17 +4,21 @@ client and the aiohttp application. No module-level state."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
+import time
 from collections import deque
 
 from aiohttp import web
 
 from glasscloud.asr.registry import build_backend, hub_factory
+from glasscloud.core.context import SessionServices
 from glasscloud.core.display_manager import DisplayManager
 from glasscloud.core.metrics import Metrics
 from glasscloud.core.registry import SessionRegistry
+from glasscloud.protocol.close_codes import CloseCode
 from glasscloud.server import app_servers, app_ws, dev_api, glasses_ws, rest
 from glasscloud.server.clock import LoopClock
 from glasscloud.server.config import ServerConfig
@@ -27,9 +31,10 @@ from glasscloud.store.store import Store
 
 log = logging.getLogger("glasscloud.server")
 
-
-# Close codes for a shutdown: "service restart" makes glasses clients and the SDK reconnect.
-CLOSE_RESTARTING = 1012
+# When this process was last alive (wall seconds), written every ALIVE_INTERVAL seconds and
+# at shutdown, so the next process knows how long Apps may still be reconnecting to it.
+ALIVE_META_KEY = "last_alive_at"
+ALIVE_INTERVAL = 2.0
 
 
 class GlasscloudServer:
@@ -44,14 +49,16 @@ class GlasscloudServer:
             config.asr_provider, dict(config.asr_options), config.asr_workers
         )
         self.registry = SessionRegistry(
-            LoopClock(),
-            self.effects,
-            config.timings,
-            self.metrics,
-            display_factory=functools.partial(
-                DisplayManager, dashboard_package=config.dashboard_package
-            ),
-            transcription_factory=hub_factory(self.asr_backend, LoopClock()),
+            SessionServices(
+                LoopClock(),
+                self.effects,
+                config.timings,
+                self.metrics,
+                display_factory=functools.partial(
+                    DisplayManager, dashboard_package=config.dashboard_package
+                ),
+                transcription_factory=hub_factory(self.asr_backend, LoopClock()),
+            )
         )
         self.connections: set[WsConnection] = set()
         # Stats of recently closed sockets, for the admin API (bounded).
@@ -66,6 +73,7 @@ class GlasscloudServer:
         )
         self.web_app = self._build_app()
         self._runner: web.AppRunner | None = None
+        self._alive_task: asyncio.Task[None] | None = None
 
     def _build_app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.max_message_bytes)
@@ -99,6 +107,8 @@ class GlasscloudServer:
         if self.config.port == 0:
             port = self._runner.addresses[0][1]
             self.config = dataclasses.replace(self.config, port=port)
+        await self._resume_previous_process()
+        self._alive_task = asyncio.get_running_loop().create_task(self._keep_alive_mark())
         self.liveness.start()
         log.info(
             "glasscloud listening",
@@ -110,12 +120,42 @@ class GlasscloudServer:
             },
         )
 
+    async def _resume_previous_process(self) -> None:
+        """Apps the previous process served reconnect on their own for a few seconds after
+        it went away (the SDK retries 1 s, 2 s, 4 s); until then the core waits for them
+        instead of asking by webhook (`AppLifecycle.restore`)."""
+        try:
+            last = await self.store.get_meta(ALIVE_META_KEY)
+        except Exception:
+            log.exception("could not read when the previous process was last alive")
+            return
+        if last is None:
+            return
+        gone_by = float(last) + ALIVE_INTERVAL
+        left = gone_by + self.config.timings.app_resume_window - time.time()
+        if left > 0:
+            services = self.registry.services
+            services.resume_until = services.clock.now() + left
+            log.info("Apps of the previous process may resume for %.1f s", left)
+
+    async def _keep_alive_mark(self) -> None:
+        """Write down every few seconds that this process is alive (see above)."""
+        while True:
+            try:
+                await self.store.set_meta(ALIVE_META_KEY, repr(time.time()))
+            except Exception:
+                log.warning("could not write the alive mark", exc_info=True)
+            await asyncio.sleep(ALIVE_INTERVAL)
+
     async def stop(self, timeout: float = 5.0) -> None:
         """Graceful: tell every glasses and App socket we are restarting (they reconnect),
         let queued frames and persistence finish, then close."""
         await self.liveness.stop()
+        if self._alive_task is not None:
+            self._alive_task.cancel()
+        self.registry.save_displays()
         for conn in list(self.connections):
-            conn.close(CLOSE_RESTARTING, "Server restarting")
+            conn.close(CloseCode.SERVICE_RESTART, "Server restarting")
         if self.connections:
             await asyncio.wait(
                 [asyncio.ensure_future(c.wait_closed(timeout)) for c in list(self.connections)],
@@ -123,6 +163,8 @@ class GlasscloudServer:
             )
         await self.tasks.drain(timeout)
         self.tasks.cancel_all()
+        with contextlib.suppress(Exception):
+            await self.store.set_meta(ALIVE_META_KEY, repr(time.time()))
         await self.effects.close()
         if self.asr_backend is not None:
             self.asr_backend.close()

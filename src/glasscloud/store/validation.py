@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from glasscloud.core.records import APP_TYPES, PERMISSION_TYPES
 from glasscloud.store.errors import StoreError
-from glasscloud.store.records import APP_TYPES, PERMISSION_TYPES
 
 _PACKAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 

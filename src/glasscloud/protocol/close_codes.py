@@ -1,0 +1,13 @@
+"""WebSocket close codes glasscloud sends, by what they mean to the peer."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class CloseCode(IntEnum):
+    NORMAL = 1000  # done: the SDK does not reconnect (App stopped, session ended, replaced)
+    GOING_AWAY = 1001
+    POLICY = 1008  # refused (authentication): the SDK does not retry
+    MESSAGE_TOO_BIG = 1009
+    SERVICE_RESTART = 1012  # reconnect: the server restarts or drains
