@@ -1,4 +1,5 @@
-"""Server configuration: one immutable object built by the CLI (flags and GLASSCLOUD_* env)."""
+"""Server configuration: one immutable object (built from flags and GLASSCLOUD_* variables by
+`config_sources.server_config_from`)."""
 
 from __future__ import annotations
 
@@ -85,11 +86,6 @@ def _ws_url(base: str) -> str:
     elif base.startswith("http://"):
         base = "ws://" + base[len("http://") :]
     return base + "/app-ws"
-
-
-def env(name: str, default: str | None = None) -> str | None:
-    """Read GLASSCLOUD_<NAME> (dashes become underscores)."""
-    return os.environ.get("GLASSCLOUD_" + name.upper().replace("-", "_"), default)
 
 
 def asr_options_from_env(provider: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
