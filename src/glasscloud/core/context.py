@@ -95,6 +95,7 @@ class SessionContext:
         self.resumable = resumable
         self.system_settings = system_settings
         self.capabilities = capabilities
+        self.start_time = iso_timestamp(self.clock.wall())
         self.log = SessionLog(log, {"userId": user_id})
 
     def timestamp(self) -> str:

@@ -29,69 +29,26 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from glasscloud.core.clock import TimerHandle
-from glasscloud.core.dashboard import Dashboard
+from glasscloud.core.dashboard_view import DashboardView
 from glasscloud.core.display import DisplayContext
-from glasscloud.protocol import app as app_wire
+from glasscloud.core.display_content import (
+    CLEAR,
+    EPS,
+    BootScreen,
+    Content,
+    DisplayLock,
+    StartedApp,
+    Target,
+)
 from glasscloud.protocol import glasses as glasses_wire
-from glasscloud.protocol.errors import ErrorCode, ProtocolError
+from glasscloud.protocol.errors import ProtocolError
 
 log = logging.getLogger("glasscloud.display")
 
 DEFAULT_DASHBOARD_PACKAGE = "system.augmentos.dashboard"
-BOOT_TITLE = "// MentraOS - Starting App"
-EPS = 1e-6  # timer slack: a deadline counts as reached this close to it
-
-
-@dataclass(eq=False)
-class Content:
-    """One App display request for the main view."""
-
-    package_name: str
-    layout: dict[str, Any]
-    duration_ms: float | None
-    seq: int
-    pending_since: float  # when the App's pending slot filled (kept across replacements)
-    shown_at: float | None = None  # first time it went to the glasses
-    interrupted: bool = False  # taken off screen by a boot screen, not by another App
-
-    def expires_at(self) -> float | None:
-        if self.shown_at is None or not self.duration_ms:
-            return None
-        return self.shown_at + self.duration_ms / 1000.0
-
-
-@dataclass(frozen=True)
-class BootScreen:
-    names: tuple[str, ...]
-
-    def layout(self) -> dict[str, Any]:
-        title = BOOT_TITLE + ("s" if len(self.names) > 1 else "")
-        return {"layoutType": "reference_card", "title": title, "text": ", ".join(self.names)}
-
-
-CLEAR = "clear"  # what the screen shows after a clear
-
-Target = Content | BootScreen | None  # what the main view should show (None: nothing)
-
-
-@dataclass
-class _Lock:
-    holder: str
-    expires_at: float
-    last_active: float
-
-
-@dataclass
-class _App:
-    name: str
-    started: int
-    boot_timer: TimerHandle | None = field(default=None, repr=False)
-
-
 class DisplayManager:
     """Per-session display arbitration and dashboard (the session's display object)."""
 
@@ -101,20 +58,20 @@ class DisplayManager:
         self.ctx = ctx
         self.t = ctx.timings
         self.dashboard_package = dashboard_package
-        self.apps: dict[str, _App] = {}  # started and not stopped
+        self.apps: dict[str, StartedApp] = {}  # started and not stopped
         self.main_app: str | None = None
         self.latest: dict[str, Content] = {}  # each App's current main-view content
         self.booting: set[str] = set()
         self._boot_names: list[str] = []  # Apps of the current boot screen, in start order
-        self.lock: _Lock | None = None
+        self.lock: DisplayLock | None = None
         self.screen: Content | BootScreen | str | None = None  # what the glasses show
         self.last_main_send: float | None = None
         self._resend = False
         self._wake: TimerHandle | None = None
         self._wake_at: float | None = None
         self._seq = itertools.count()
-        self._dashboard_frame: str | None = None  # last dashboard-view frame, for replay
-        self.dashboard = Dashboard(self._send_dashboard_layout)
+        self.dashboard_view = DashboardView(ctx, dashboard_package)
+        self.dashboard = self.dashboard_view.dashboard
         self.disposed = False
 
     # ---- the session's interface -----------------------------------------------------
@@ -125,7 +82,7 @@ class DisplayManager:
         if self.disposed:
             return
         self._forget(package_name)
-        self.apps[package_name] = _App(name or package_name, next(self._seq))
+        self.apps[package_name] = StartedApp(name or package_name, next(self._seq))
         if self.ctx.app_type(package_name) == "standard":
             self.main_app = package_name
         if boot_screen and package_name != self.dashboard_package:
@@ -160,7 +117,9 @@ class DisplayManager:
             return "rejected"
         layout = request["layout"]
         if (request.get("view") or "main") == "dashboard":
-            return self._show_dashboard_view(package_name, layout)
+            shown = self.dashboard_view.show(package_name, layout)
+            self.ctx.on_change()
+            return shown
         now = self.ctx.clock.now()
         previous = self.latest.get(package_name)
         if layout.get("layoutType") == "clear_view":
@@ -190,27 +149,10 @@ class DisplayManager:
         """`dashboard_*` messages (already validated by protocol.app)."""
         if self.disposed:
             return None
+        error = self.dashboard_view.app_message(package_name, kind, obj, list(self.apps))
         if kind == "dashboard_content_update":
-            self.dashboard.write(package_name, obj["content"], obj.get("modes") or ["main"])
             self.ctx.on_change()
-            return None
-        if package_name != self.dashboard_package:
-            return ProtocolError(
-                ErrorCode.PERMISSION_DENIED,
-                f"Only the system dashboard App ({self.dashboard_package}) may send '{kind}'; "
-                "other Apps write their dashboard item with dashboard_content_update.",
-                "type",
-            )
-        if kind == "dashboard_system_update":
-            self.dashboard.set_section(obj["section"], obj["content"])
-        elif kind == "dashboard_mode_change":
-            mode = obj["mode"]
-            self.dashboard.set_mode(mode)
-            ts = self.ctx.timestamp()
-            for package in list(self.apps):
-                session_id = app_wire.app_session_id(self.ctx.user_id, package)
-                self.ctx.send_to_app(package, app_wire.dashboard_mode_changed(mode, session_id, ts))
-        return None
+        return error
 
     def saved_state(self) -> dict[str, dict[str, Any]]:
         """What each App shows, to be shown again after a restart: its persistent main-view
@@ -253,8 +195,7 @@ class DisplayManager:
         dashboard (at once) again: nothing is lost across a reconnect (reference C21)."""
         if self.disposed:
             return
-        if self._dashboard_frame is not None:
-            self.ctx.send_to_glasses(self._dashboard_frame)
+        self.dashboard_view.replay()
         if self.screen is not None:
             self._resend = True
             self._reconcile()
@@ -362,7 +303,7 @@ class DisplayManager:
         lifetime is not extended, reference §2.3)."""
         self._check_lock()
         if self.lock is None:
-            self.lock = _Lock(package_name, now + self.t.display_lock, now)
+            self.lock = DisplayLock(package_name, now + self.t.display_lock, now)
         elif self.lock.holder == package_name:
             self.lock.last_active = now
 
@@ -488,26 +429,3 @@ class DisplayManager:
             self._wake.cancel()
         self._wake = None
         self._wake_at = None
-
-    # ---- dashboard view --------------------------------------------------------------
-
-    def _show_dashboard_view(self, package_name: str, layout: dict[str, Any]) -> str:
-        """The system dashboard App draws the dashboard view itself (sent at once); any
-        other App's dashboard-view display becomes its dashboard item, so it cannot
-        overwrite the user's dashboard."""
-        if package_name == self.dashboard_package:
-            self._send_dashboard_frame(package_name, layout)
-            self.dashboard.last_layout = None  # the next render must go out again
-            return "displayed"
-        self.dashboard.write(package_name, layout, ["main"])
-        return "dashboard"
-
-    def _send_dashboard_layout(self, layout: dict[str, Any]) -> None:
-        self._send_dashboard_frame(self.dashboard_package, layout)
-
-    def _send_dashboard_frame(self, package_name: str, layout: dict[str, Any]) -> None:
-        frame = glasses_wire.display_event(
-            package_name, "dashboard", layout, None, self.ctx.timestamp()
-        )
-        self._dashboard_frame = frame
-        self.ctx.send_to_glasses(frame)

@@ -5,25 +5,20 @@ An App is in exactly one state (`core.apps.AppState`); leaving the session alway
 through `_retire`, which takes the App out of every part of the session at once (slot,
 subscriptions, display, dashboard) and tells the glasses once.
 
-Rules, and why:
-- A start is a webhook, then `loading` until the App authenticates, bounded by the start
-  timeout; concurrent starts join one attempt (no webhook storms).
-- Starting a standard App stops the other standard App only once the new one runs, so a
-  start that fails never costs the user the App they had on screen.
-- A user's start shows a boot screen; a restart or a resume does not (it would cover the
-  captions of the App the user is reading).
-- A stop is final: stop webhook, `app_stopped`, close 1000 (the SDK does not reconnect);
-  nothing brings a stopped App back but the user. Messages the App sends while it is being
-  stopped (real Apps unsubscribe in `onStop`) are ignored without an error frame.
-- A lost socket gets a grace period for the SDK's own reconnect, then restarts by webhook
-  after 1 s, 2 s, 4 s...; after `app_max_restarts` in a row the App is reported `crashed`.
-- **Resume after a restart is one rule**: every App the user ran before is `resuming` (the
-  glasses see `loading`) until it reconnects on its own — it then runs again as the same
-  App session, no webhook, no second `onSession` — or until the resume window has passed
-  *and* the glasses are attached, when it is asked by webhook like any restart. Which
-  arrives first (the glasses or the App) changes nothing: either way the App ends up
-  running in every part of the session, its last view is shown again, and the glasses hear
-  exactly one `app_state_change` saying it runs.
+Rules, and why (docs/recovery.md has the whole story):
+- a start is a webhook, then `loading` until the App authenticates (bounded); concurrent
+  starts join one attempt; a standard App replaces the other one only once it runs, so a
+  failed start never costs the user the App on screen;
+- a user's start shows a boot screen; a restart or resume does not (it would cover the
+  captions the user is reading);
+- a stop is final (stop webhook, `app_stopped`, close 1000); what the App sends while it is
+  stopped (real Apps unsubscribe in `onStop`) is ignored without an error frame;
+- a lost socket gets a grace period, then restarts after 1 s, 2 s, 4 s..., then `crashed`;
+- **resume after a restart is one rule**: an App the user ran is `resuming` (the glasses
+  see `loading`) until it reconnects by itself (same App session: no webhook, no second
+  `onSession`), or until the resume window is over *and* the glasses are attached, when it
+  is asked by webhook. Whichever arrives first, the App ends up running in every part of
+  the session with its last view shown again, and the glasses hear one `app_state_change`.
 """
 
 from __future__ import annotations
@@ -109,9 +104,7 @@ class AppLifecycle:
             return
         if slot is not None and slot.state is AppState.RESUMING:
             # The user asks now: no more waiting for the App's own reconnect.
-            self._end_resume(slot)
-            new = self._launch(slot.record, on_result, restarts=1, boot_screen=True)
-            new.persisted = True
+            self._relaunch(slot, 1, on_result, boot_screen=True)
             return
         self._launch(record, on_result, restarts=0, boot_screen=True)
 
@@ -125,10 +118,8 @@ class AppLifecycle:
             package_name = record.package_name
             if package_name in self.slots:
                 continue
-            slot = AppSlot(record, app_wire.app_session_id(self.ctx.user_id, package_name))
-            slot.state = AppState.RESUMING
-            slot.persisted = True
-            slot.boot_screen = False
+            session_id = app_wire.app_session_id(self.ctx.user_id, package_name)
+            slot = AppSlot(record, session_id, AppState.RESUMING, persisted=True, boot_screen=False)
             self.slots[package_name] = slot
             saved = saved_display.get(package_name)
             if isinstance(saved, dict):
@@ -144,18 +135,7 @@ class AppLifecycle:
         slot.start_timer = None
         current = self.slots.get(slot.package_name) is slot
         if current and slot.state is AppState.RESUMING and self.glasses_attached:
-            self._resume_by_webhook(slot)
-
-    def _resume_by_webhook(self, slot: AppSlot) -> None:
-        """The App did not come back on its own: ask for it like any restart (the glasses
-        already see it `loading`, so they are not told again)."""
-        self._end_resume(slot)
-        new = self._launch(slot.record, None, restarts=1, boot_screen=False, announce=False)
-        new.persisted = True
-
-    def _end_resume(self, slot: AppSlot) -> None:
-        slot.cancel_timers()
-        del self.slots[slot.package_name]
+            self._relaunch(slot, 1, announce=False)  # the glasses already see it loading
 
     def on_glasses_attached(self) -> None:
         """The glasses are back: Apps past their resume window are asked for by webhook,
@@ -163,10 +143,10 @@ class AppLifecycle:
         self.glasses_attached = True
         for slot in list(self.slots.values()):
             if slot.state is AppState.RESUMING and slot.start_timer is None:
-                self._resume_by_webhook(slot)
+                self._relaunch(slot, 1, announce=False)
             elif slot.unannounced:
                 slot.unannounced = False
-                self._announce(slot, "running")
+                self.ctx.broadcast_state({"packageName": slot.package_name, "state": "running"})
 
     def on_glasses_detached(self) -> None:
         self.glasses_attached = False
@@ -197,6 +177,8 @@ class AppLifecycle:
 
     def _send_start_webhook(self, slot: AppSlot) -> None:
         slot.retry_timer = None
+        if self.slots.get(slot.package_name) is not slot or slot.state is not AppState.LOADING:
+            return
         slot.webhook_attempts += 1
         self.ctx.effects.request_app_start(
             slot.record,
@@ -214,16 +196,12 @@ class AppLifecycle:
         self.ctx.app_log(slot.package_name).warning("start webhook failed: %s", detail)
         if outcome.retryable and slot.webhook_attempts < self.ctx.timings.webhook_attempts:
             slot.retry_timer = self.ctx.clock.call_later(
-                self.ctx.timings.webhook_retry_delay, lambda: self._retry_webhook(slot)
+                self.ctx.timings.webhook_retry_delay, lambda: self._send_start_webhook(slot)
             )
             return
         self._fail_start(
             slot, "WEBHOOK", f"Webhook to {slot.record.public_url}/webhook failed: {detail}"
         )
-
-    def _retry_webhook(self, slot: AppSlot) -> None:
-        if self.slots.get(slot.package_name) is slot and slot.state is AppState.LOADING:
-            self._send_start_webhook(slot)
 
     def _start_timed_out(self, slot: AppSlot) -> None:
         slot.start_timer = None
@@ -296,21 +274,14 @@ class AppLifecycle:
             slot.resolve(StartResult(True, slot.package_name))
             slot.persisted = True
             if self.glasses_attached:
-                self._announce(slot, "running")
+                self.ctx.broadcast_state({"packageName": slot.package_name, "state": "running"})
             else:
                 slot.unannounced = True
             self.ctx.persist_running()
-            if record.app_type == "standard":
-                self._stop_other_standard(slot.package_name)
+            for other in list(self.slots.values()):
+                if record.app_type == other.record.app_type == "standard" and other is not slot:
+                    self.stop(other.package_name, "system_stop")
         return None
-
-    def _stop_other_standard(self, package_name: str) -> None:
-        for other in list(self.slots.values()):
-            if other.record.app_type == "standard" and other.package_name != package_name:
-                self.stop(other.package_name, "system_stop")
-
-    def _announce(self, slot: AppSlot, state: str) -> None:
-        self.ctx.broadcast_state({"packageName": slot.package_name, "state": state})
 
     # ---- stopping --------------------------------------------------------------------
 
@@ -443,10 +414,18 @@ class AppLifecycle:
         self._relaunch(slot, 0)
         return True
 
-    def _relaunch(self, old: AppSlot, restarts: int) -> None:
+    def _relaunch(
+        self,
+        old: AppSlot,
+        restarts: int,
+        on_result: OnResult | None = None,
+        boot_screen: bool = False,
+        announce: bool = True,
+    ) -> None:
+        """A fresh slot and webhook for an App this session already had."""
         old.cancel_timers()
         del self.slots[old.package_name]
-        new = self._launch(old.record, None, restarts, boot_screen=False)
+        new = self._launch(old.record, on_result, restarts, boot_screen, announce)
         new.waiters.extend(old.waiters)
         new.persisted = old.persisted
 

@@ -12,22 +12,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from glasscloud.core.apps import AppSlot, AppState
+from glasscloud.core.app_messages import AppMessages
+from glasscloud.core.apps import AppSlot
 from glasscloud.core.clock import TimerHandle
 from glasscloud.core.context import SessionContext, SessionServices
 from glasscloud.core.defaults import DEFAULT_CAPABILITIES, DEFAULT_SYSTEM_SETTINGS
-from glasscloud.core.display import DASHBOARD_MESSAGES, DisplayContext
+from glasscloud.core.display import DisplayContext
 from glasscloud.core.lifecycle import AppLifecycle
-from glasscloud.core.microphone import MicrophoneState
+from glasscloud.core.microphone import MicrophoneControl
 from glasscloud.core.ports import Connection, StartResult
 from glasscloud.core.records import AppRecord
 from glasscloud.core.router import Router
-from glasscloud.protocol import app as app_wire
 from glasscloud.protocol import glasses as glasses_wire
 from glasscloud.protocol.close_codes import CloseCode
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
 from glasscloud.protocol.glasses import GlassesMessage
-from glasscloud.protocol.jsonio import iso_timestamp
 
 # Glasses messages the session answers itself (the rest are streams for the router).
 _NOT_ROUTED = frozenset({"connection_init", "keep_alive_ack", "core_status_update", "start_app"})
@@ -49,12 +48,10 @@ class UserSession:
         self.metrics = services.metrics
         self.effects = services.effects
         self.system_settings = {**DEFAULT_SYSTEM_SETTINGS, **(system_settings or {})}
-        self.start_time = iso_timestamp(self.clock.wall())
         self.glasses: Connection | None = None
         self.disposed = False
         self._on_disposed = on_disposed
         self._grace_timer: TimerHandle | None = None
-        self._mic_timer: TimerHandle | None = None
         self._save_timer: TimerHandle | None = None
         self.ctx = SessionContext(
             user_id,
@@ -67,7 +64,7 @@ class UserSession:
             resumable,
         )
         self.log = self.ctx.log
-        self._mic = MicrophoneState(self.clock, self.timings.mic_debounce, self._send_mic_state)
+        self.start_time = self.ctx.start_time
         slots: dict[str, AppSlot] = {}  # the lifecycle changes them; the router reads them
         self.router = Router(self.ctx, slots, self._subscriptions_changed)
         self.display = services.display_factory(
@@ -84,6 +81,8 @@ class UserSession:
             )
         )
         self.lifecycle = AppLifecycle(self.ctx, slots, self.router, self.display)
+        self.app_messages = AppMessages(self.ctx, self.lifecycle, self.router, self.display)
+        self._mic = MicrophoneControl(self.ctx, self.router, self.lifecycle)
         self.subscriptions = self.router.subscriptions
         self.apps = self.lifecycle.slots
 
@@ -164,9 +163,7 @@ class UserSession:
         conn.send_text(
             glasses_wire.connection_ack(self.user_id, self.snapshot(), self.ctx.timestamp())
         )
-        self._mic.resend()
-        if self._mic.last_sent is None:
-            self._recompute_mic()
+        self._mic.glasses_attached()
         self.lifecycle.on_glasses_attached()
         self.display.glasses_connected()
 
@@ -252,103 +249,20 @@ class UserSession:
         self.lifecycle.closed(conn, code)
 
     def handle_app_text(self, conn: Connection, text: str) -> None:
-        """One text frame from a bound App socket: it acts as the App of that socket only."""
-        slot = self.lifecycle.slot_for(conn)
-        if slot is None:
-            return
-        if slot.state is AppState.STOPPING:
-            # Its own clean-up in onStop (unsubscribing, a last display): nothing to answer.
-            self.metrics.inc("app_messages_while_stopping")
-            return
-        try:
-            msg = app_wire.decode_app_message(text)
-        except ProtocolError as error:
-            self.ctx.app_error(slot, error)
-            return
-        kind = msg.type
-        claimed = msg.obj.get("packageName")
-        if isinstance(claimed, str) and claimed and claimed != slot.package_name:
-            self.metrics.inc("impersonation_attempts")
-            self.ctx.app_error(
-                slot,
-                ProtocolError(
-                    ErrorCode.PACKAGE_MISMATCH,
-                    f"This connection belongs to {slot.package_name}; a message claiming to "
-                    f"be from {claimed} was ignored.",
-                    "packageName",
-                ),
-            )
-            return
-        error = None
-        if kind == "subscription_update":
-            self.router.update(slot, msg.obj["subscriptions"])
-        elif kind == "display_event":
-            # Shown as the bound App, never as the packageName inside the message.
-            self.display.show(slot.package_name, msg.obj)
-        elif kind in DASHBOARD_MESSAGES:
-            error = self.display.app_message(slot.package_name, kind, msg.obj)
-        elif kind == "ownership_release":
-            slot.released = str(msg.obj.get("reason") or "")
-        elif kind == "tpa_connection_init":
-            error = ProtocolError(
-                ErrorCode.ALREADY_AUTHENTICATED,
-                f"This socket is already authenticated as {slot.package_name}; the second "
-                "tpa_connection_init was ignored.",
-                "type",
-            )
-        else:
-            error = ProtocolError(
-                ErrorCode.NOT_SUPPORTED,
-                f"'{kind}' is not supported by this glasscloud version yet.",
-                "type",
-            )
-        if error is not None:
-            self.ctx.app_error(slot, error)
+        self.app_messages.text(conn, text)
 
     def handle_app_binary(self, conn: Connection) -> None:
-        slot = self.lifecycle.slot_for(conn)
-        if slot is not None and slot.state is not AppState.STOPPING:
-            self.ctx.app_error(
-                slot,
-                ProtocolError(
-                    ErrorCode.BINARY_NOT_ALLOWED,
-                    "Apps send JSON in text frames; binary frames are not accepted.",
-                ),
-            )
+        self.app_messages.binary(conn)
 
-    # ---- microphone ------------------------------------------------------------------
+    # ---- subscriptions -------------------------------------------------------------
 
     def _subscriptions_changed(self, broadcast: bool) -> None:
         """Subscriptions changed: tell the glasses (when asked), and let the microphone
         state settle for a moment before it is recomputed."""
         if broadcast:
             self._broadcast_state()
-        if self._mic_timer is None and not self.disposed:
-            self._mic_timer = self.clock.call_later(
-                self.timings.subscription_mic_debounce, self._recompute_mic
-            )
-
-    def _recompute_mic(self) -> None:
-        self._mic_timer = None
-        self._mic.update(self.router.requires_audio())
-
-    def _send_mic_state(self, enabled: bool) -> None:
-        mic_session = glasses_wire.microphone_session(
-            self.user_id,
-            self.start_time,
-            self.lifecycle.active(),
-            self.lifecycle.loading(),
-            self.router.is_transcribing(),
-        )
-        self._to_glasses(
-            glasses_wire.microphone_state_change(
-                self.user_id,
-                mic_session,
-                enabled,
-                self.router.required_data(),
-                self.ctx.timestamp(),
-            )
-        )
+        if not self.disposed:
+            self._mic.subscriptions_changed()
 
     # ---- end -------------------------------------------------------------------------
 
@@ -360,9 +274,8 @@ class UserSession:
         if self._save_timer is not None:
             self.save_display()
         self.disposed = True
-        for timer in (self._grace_timer, self._mic_timer):
-            if timer is not None:
-                timer.cancel()
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
         self._mic.cancel()
         self.display.dispose()
         self.lifecycle.dispose()
