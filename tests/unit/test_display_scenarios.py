@@ -516,3 +516,32 @@ def test_DM_X15_reconnect_resends_main_view_and_dashboard():
     assert shown["main"]["durationMs"] == 5000  # what is left of it
     assert shown["dashboard"]["layout"]["topText"] == "10:00, 85%"
     assert again.messages()[0]["type"] == "connection_ack"
+
+
+def test_background_app_restart_puts_no_boot_screen_over_the_captions(rig):
+    session, effects, clock, glasses = _session()
+    captions = _bind(session, effects, app_record("com.captions", "standard"))
+    side = _bind(session, effects, app_record("com.side", "background"))
+    clock.advance(BOOT + 1)
+    session.handle_app_text(
+        captions,
+        json.dumps(
+            {
+                "type": "display_event",
+                "view": "main",
+                "layout": {"layoutType": "text_wall", "text": "caption line"},
+            }
+        ),
+    )
+    clock.advance(1)
+    glasses.clear()
+    session.app_closed(side, 1006)  # the background App's socket is lost for good
+    clock.advance(Timings().app_reconnect_grace + Timings().app_restart_backoff + 0.1)
+    assert effects.starts[-1].app.package_name == "com.side"  # it is being restarted
+    effects.starts[-1].on_outcome(WebhookOutcome(True, 200))
+    assert session.bind_app(app_record("com.side", "background"), RecordingConnection(), {}) is None
+    clock.advance(BOOT + 1)
+    titles = [m["layout"].get("title", "") for m in glasses.messages("display_event")]
+    assert not [t for t in titles if "Starting App" in t]
+    assert session.display.screen is not None
+    assert session.display.screen.layout["text"] == "caption line"
