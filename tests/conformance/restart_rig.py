@@ -175,8 +175,12 @@ class Rig:
         if inbox is not None:
             parts.append(f"  {inbox.name} received:\n{frames(inbox)}")
         app_events = [
-            json.dumps(e)[:200] for e in self.sdk.events if e.get("event") != "listening"
+            json.dumps({k: v for k, v in e.items() if k != "sessionId"})[:160]
+            for e in self.sdk.events
+            if e.get("event") != "listening"
         ]
+        if len(app_events) > 25:
+            app_events = [f"... {len(app_events) - 25} earlier", *app_events[-25:]]
         parts.append("  SDK App events:\n" + ("\n".join("    " + e for e in app_events)))
         server_lines = [
             f"    [{s.name}] {r.get('msg')}"
