@@ -9,6 +9,8 @@
 //   ONSTOP_CLEANUP  "1": in onStop, before super.onStop, remove the transcription and button
 //                   handlers (calling the unsubscribe functions the SDK returned), as published
 //                   captions Apps do; each removal makes the SDK send a subscription_update
+//   ONSTOP_SETTLE_MS  with ONSTOP_CLEANUP: wait this long after the cleanup before super.onStop
+//                   (an App saving its transcript), so answers to the cleanup can still arrive
 //   STOP_DELAY_MS   wait this long in onStop before cleaning up (an App flushing its state), so
 //                   the session is still open while the stop is in flight
 // The cloud's WebSocket URL is not configured here: it arrives in the session_request webhook.
@@ -75,6 +77,7 @@ if (!Number.isInteger(PORT) || PORT <= 0 || PORT > 65535) {
 }
 const DASHBOARD_TEXT = process.env.DASHBOARD_TEXT || "";
 const ONSTOP_CLEANUP = process.env.ONSTOP_CLEANUP === "1";
+const ONSTOP_SETTLE_MS = Number.parseInt(process.env.ONSTOP_SETTLE_MS || "0", 10) || 0;
 const STOP_DELAY_MS = Number.parseInt(process.env.STOP_DELAY_MS || "0", 10) || 0;
 
 // sessionId -> the unsubscribe functions returned by session.events.on...() (ONSTOP_CLEANUP)
@@ -124,6 +127,7 @@ class ConformanceApp extends AppServer {
       handlerCleanups.delete(sessionId);
       for (const off of cleanups) off();
       emit("cleanup", { sessionId, removed: cleanups.length });
+      if (ONSTOP_SETTLE_MS > 0) await new Promise((resolve) => setTimeout(resolve, ONSTOP_SETTLE_MS));
     }
     // The default onStop disconnects the session and drops it from the server's maps; without it
     // the session would linger (and /health would keep counting it).
