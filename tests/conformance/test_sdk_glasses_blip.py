@@ -5,7 +5,7 @@ once, and events and displays flow both ways as before."""
 from __future__ import annotations
 
 from tests.conformance.restart_rig import frames, press, said
-from tests.conformance.test_sdk_app import PACKAGE, USER, sdk_app, shown_text  # noqa: F401
+from tests.conformance.test_sdk_app import PACKAGE, USER, shown_text
 from tests.conformance.test_sdk_faults import subscribed
 from tests.conftest import token_for, ws_base
 from tests.support.clients import FrameInbox, connect_glasses
@@ -27,8 +27,9 @@ async def expect_display(inbox: FrameInbox, text: str, why: str, timeout: float 
 
 
 async def test_glasses_blip_within_grace_shows_the_app_again_and_traffic_resumes(
-    server, http, sdk_app
+    server, http, make_sdk_app
 ):
+    sdk_app = await make_sdk_app()
     gate = await TcpGate(server.port).start()
     token = token_for(server, USER)
     try:

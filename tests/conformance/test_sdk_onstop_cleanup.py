@@ -5,33 +5,9 @@ normally: it must get no error frame for that, and the SDK must log no ERROR."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
 
 from glasscloud.server.app import GlasscloudServer
-from tests.conformance.sdk_app import SdkApp, ensure_installed
-from tests.conformance.test_sdk_app import PACKAGE, free_port, start_through_glasses
-from tests.conformance.test_sdk_app import shown_text
-
-
-@pytest.fixture
-async def tidy_app(server: GlasscloudServer) -> AsyncIterator[SdkApp]:
-    ensure_installed()
-    app = SdkApp(extra_env={"ONSTOP_CLEANUP": "1", "ONSTOP_SETTLE_MS": "300"})
-    port = free_port()
-    _, key = await server.store.create_app(
-        PACKAGE,
-        "SDK conformance",
-        f"http://127.0.0.1:{port}",
-        app_type="standard",
-        permissions=("MICROPHONE",),
-    )
-    await app.start(PACKAGE, key, port)
-    try:
-        yield app
-    finally:
-        await app.stop()
+from tests.conformance.test_sdk_app import PACKAGE, shown_text, start_through_glasses
 
 
 async def app_socket_gone(server: GlasscloudServer, timeout: float = 5.0) -> None:
@@ -43,14 +19,18 @@ async def app_socket_gone(server: GlasscloudServer, timeout: float = 5.0) -> Non
         await asyncio.sleep(0.05)
 
 
-async def test_app_unsubscribing_in_onstop_gets_no_error_frame(server, http, tidy_app):
+async def test_app_unsubscribing_in_onstop_gets_no_error_frame(server, http, make_sdk_app):
+    # it cleans up, then takes a moment (saving its transcript) before super.onStop
+    tidy_app = await make_sdk_app({"ONSTOP_CLEANUP": "1", "ONSTOP_SETTLE_MS": "300"})
     glasses = await start_through_glasses(server, http)
     await tidy_app.wait_for("session")
     # everything onSession sent has been handled: both subscriptions and the first view
     await glasses.wait_for(
         "app_state_change",
-        lambda m: set(m["userSession"]["appSubscriptions"].get(PACKAGE, []))
-        == {"transcription:en-US", "button_press"},
+        lambda m: (
+            set(m["userSession"]["appSubscriptions"].get(PACKAGE, []))
+            == {"transcription:en-US", "button_press"}
+        ),
         timeout=10,
     )
     await glasses.wait_for("display_event", lambda m: shown_text(m) == "SDK app ready")

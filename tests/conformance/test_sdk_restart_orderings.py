@@ -58,12 +58,16 @@ async def test_app_back_before_glasses_after_sigterm_draws_on_them(make_rig):
     glasses = await captions_running(rig)
 
     again = await app_reconnects_first(rig)
-    assert glasses.close_code == 1012
+    assert await glasses.wait_closed() == 1012
 
     await again.send(press())
     await rig.sdk.wait_for("button_press", timeout=5)
     await expect(
-        rig, again, "display_event", shown("Button main short"), 5,
+        rig,
+        again,
+        "display_event",
+        shown("Button main short"),
+        5,
         "the App's display_event after its own reconnect must reach the glasses",
     )
     await again.send(said("after the restart"))
@@ -84,11 +88,19 @@ async def test_app_back_before_glasses_after_sigterm_its_last_view_and_dashboard
 
     # Nothing new happens: what the user saw before the restart must come back by itself.
     await expect(
-        rig, again, "display_event", shown("You said: before the restart"), 5,
+        rig,
+        again,
+        "display_event",
+        shown("You said: before the restart"),
+        5,
         "the App's last main view shown again after the restart",
     )
     await expect(
-        rig, again, "display_event", on_dashboard("Captions: live"), 5,
+        rig,
+        again,
+        "display_event",
+        on_dashboard("Captions: live"),
+        5,
         "the App's dashboard item shown again after the restart",
     )
 
@@ -130,12 +142,19 @@ async def test_glasses_back_before_app_after_sigterm_app_restarted_and_draws(
     again = await rig.glasses("glasses-after-restart")
 
     await expect(
-        rig, again, "app_state_change",
+        rig,
+        again,
+        "app_state_change",
         lambda m: m.get("packageName") == PACKAGE and m.get("state") == "running",
-        15, "the App is restarted for the returning glasses",
+        15,
+        "the App is restarted for the returning glasses",
     )
     await expect(
-        rig, again, "display_event", lambda m: m.get("packageName") == PACKAGE, 10,
+        rig,
+        again,
+        "display_event",
+        lambda m: m.get("packageName") == PACKAGE,
+        10,
         "the App draws on the glasses after the restart",
     )
     await again.send(press())
@@ -169,9 +188,12 @@ async def test_kill9_mid_traffic_app_back_first_displays_reach_the_glasses_again
     try:
         for _ in range(3):  # mid-traffic: the App is drawing caption after caption
             await expect(
-                rig, glasses, "display_event",
+                rig,
+                glasses,
+                "display_event",
                 lambda m: str((m.get("layout") or {}).get("text", "")).startswith("You said: line"),
-                5, "captions flowing before the kill",
+                5,
+                "captions flowing before the kill",
             )
         again = await app_reconnects_first(rig, kill=True)
     finally:
@@ -182,6 +204,10 @@ async def test_kill9_mid_traffic_app_back_first_displays_reach_the_glasses_again
     await again.send(press("main", "long"))
     await rig.sdk.wait_for("button_press", lambda e: e["data"]["pressType"] == "long", 5)
     await expect(
-        rig, again, "display_event", shown("Button main long"), 5,
+        rig,
+        again,
+        "display_event",
+        shown("Button main long"),
+        5,
         "the App's display reaches the glasses after kill -9 and restart",
     )

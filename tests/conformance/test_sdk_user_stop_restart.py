@@ -15,7 +15,7 @@ from tests.conformance.restart_rig import (
 )
 from tests.support.clients import FrameInbox
 
-QUIET = 2.5  # how long "nothing about the App" must hold after the glasses are back
+QUIET = 2.0  # how long "nothing about the App" must hold after the glasses are back
 
 
 def app_back(message: dict) -> bool:
@@ -50,8 +50,12 @@ async def test_app_stopped_from_glasses_stays_stopped_after_sigterm_glasses_back
     await glasses.send({"type": "stop_app", "packageName": PACKAGE})
     await rig.sdk.wait_for("stop", timeout=5)
     await expect(
-        rig, glasses, "app_state_change",
-        lambda m: m.get("packageName") == PACKAGE and m.get("state") == "stopped", 5, "stopped",
+        rig,
+        glasses,
+        "app_state_change",
+        lambda m: m.get("packageName") == PACKAGE and m.get("state") == "stopped",
+        5,
+        "stopped",
     )
 
     await rig.restart()
@@ -59,12 +63,15 @@ async def test_app_stopped_from_glasses_stays_stopped_after_sigterm_glasses_back
 
 
 async def sdk_reconnect_refused(rig: Rig) -> None:
-    """The SDK's own reconnect reaches the new server, which turns it away (1008 ends the
-    SDK's retries)."""
+    """The SDK's own reconnect reaches the new server, which turns it away: the server
+    closes the socket (today 1008 after a tpa_connection_error; 1000 "App stopped" would do
+    too), where a network failure would be 1006."""
     forwarded = rig.gate.forwarded
     try:
         await rig.sdk.wait_for(
-            "disconnected", lambda e: (e.get("info") or {}).get("code") == 1008, timeout=10
+            "disconnected",
+            lambda e: (e.get("info") or {}).get("code") not in (1006, None),
+            timeout=10,
         )
     except AssertionError as error:
         raise AssertionError(
