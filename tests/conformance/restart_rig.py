@@ -166,6 +166,19 @@ class Rig:
             await server.kill()
         await self.gate.close()
 
+    async def persisted_running_apps(self) -> tuple[str, ...]:
+        """The Apps the database lists as running for the user (read beside the server)."""
+        async with await Store.open(self.server.database) as store:
+            return (await store.get_user(USER)).running_apps
+
+    async def wait_persisted_stopped(self, timeout: float = 5.0) -> None:
+        """Until the database no longer lists the App as running (bounded polling)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while PACKAGE in (running := await self.persisted_running_apps()):
+            assert loop.time() < deadline, f"the stop is not persisted after {timeout} s: {running}"
+            await asyncio.sleep(0.05)
+
     def log_records(self, text: str) -> list[dict[str, Any]]:
         return [r for s in self.servers for r in s.log_messages(text)]
 

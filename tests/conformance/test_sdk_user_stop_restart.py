@@ -96,6 +96,9 @@ async def test_app_stopped_by_rest_stays_stopped_when_the_server_dies_during_its
     ) as resp:
         assert resp.status == 200, await resp.text()
     await rig.sdk.wait_for("stop", timeout=5)
+    # the stop is on disk (see the next test for a kill before that): what is tested here is
+    # only whether the SDK's reconnect can undo it
+    await rig.wait_persisted_stopped()
 
     rig.gate.refusing = True  # no App connection reaches a server until we say so
     await rig.restart(kill=True)
@@ -108,3 +111,24 @@ async def test_app_stopped_by_rest_stays_stopped_when_the_server_dies_during_its
         rig.gate.refusing = False
         await sdk_reconnect_refused(rig)
     await assert_stays_stopped(rig, again)
+
+
+async def test_app_stop_acknowledged_by_rest_survives_an_immediate_kill9(make_rig):
+    # `POST /apps/{pkg}/stop` answered 200 "stopped": the user was told it is stopped, so a
+    # crash right after that must not bring it back.
+    rig = await make_rig()
+    glasses = await rig.glasses()
+    await rig.start_app(glasses)
+    async with rig.http.post(
+        rig.server.http_base + f"/apps/{PACKAGE}/stop",
+        headers={"Authorization": f"Bearer {rig.token}"},
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+    await rig.restart(kill=True)
+    persisted = await rig.persisted_running_apps()  # before the glasses: for the message only
+    try:
+        await assert_stays_stopped(rig, await rig.glasses("glasses-after-restart"))
+    except AssertionError as error:
+        raise AssertionError(
+            f"{error}\n  after the kill the database listed as running: {persisted}"
+        ) from None
