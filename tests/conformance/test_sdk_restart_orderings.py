@@ -27,6 +27,10 @@ from tests.conformance.restart_rig import (
 RESTART_TIMEOUT = 15.0  # the SDK's three reconnects are 1 s, 2 s and 4 s apart
 
 
+def is_running_change(message: dict) -> bool:
+    return message.get("packageName") == PACKAGE and message.get("state") == "running"
+
+
 def lists_app(message: dict) -> bool:
     us = message.get("userSession") or {}
     return PACKAGE in (us.get("activeAppSessions") or []) + (us.get("loadingApps") or [])
@@ -110,12 +114,19 @@ async def test_app_back_before_glasses_after_sigterm_glasses_told_once_that_it_r
     await captions_running(rig)
 
     again = await app_reconnects_first(rig)
-    # a round trip through the App, so every state change of the recovery has been sent
-    await again.send(said("after the restart"))
-    await rig.sdk.wait_for("transcription", lambda e: e["data"]["text"] == "after the restart")
-
     ack = again.of_type("connection_ack")[0]
     assert lists_app(ack), f"the App vanished from the connection_ack\n{rig.report(again)}"
+    await expect(
+        rig,
+        again,
+        "app_state_change",
+        is_running_change,
+        5,
+        "the returning glasses are told, once, that the App runs",
+    )
+    # a round trip through the App: a second announcement would have arrived by now
+    await again.send(said("after the restart"))
+    await rig.sdk.wait_for("transcription", lambda e: e["data"]["text"] == "after the restart")
     vanished = [m for m in again.of_type("app_state_change") if not lists_app(m)]
     assert not vanished, f"the App disappeared from the user's session\n{rig.report(again)}"
     running = app_running_changes(again)
@@ -145,7 +156,7 @@ async def test_glasses_back_before_app_after_sigterm_app_restarted_and_draws(
         rig,
         again,
         "app_state_change",
-        lambda m: m.get("packageName") == PACKAGE and m.get("state") == "running",
+        is_running_change,
         15,
         "the App is restarted for the returning glasses",
     )
