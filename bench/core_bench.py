@@ -15,12 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from glasscloud.core.clock import ManualClock
-from glasscloud.core.display_manager import DisplayManager
+from glasscloud.core.context import SessionServices
 from glasscloud.core.ports import WebhookOutcome
+from glasscloud.core.records import AppRecord
 from glasscloud.core.session import UserSession
 from glasscloud.core.timings import Timings
 from glasscloud.protocol.glasses import decode_glasses_message
-from glasscloud.store.records import AppRecord
 
 SUBSCRIPTIONS = ["audio_chunk", "transcription:en-US", "button_press"]
 
@@ -51,16 +51,13 @@ class StartAtOnce:
     def save_running_apps(self, user_id: str, packages: list[str]) -> None:
         pass
 
+    def save_display_state(self, user_id: str, state: dict[str, Any]) -> None:
+        pass
+
 
 def build(k: int) -> tuple[UserSession, ManualClock, CountingConnection, list[CountingConnection]]:
     clock = ManualClock()
-    session = UserSession(
-        "bench@example.com",
-        clock,
-        StartAtOnce(),
-        Timings(),
-        display_factory=DisplayManager,
-    )
+    session = UserSession("bench@example.com", SessionServices(clock, StartAtOnce(), Timings()))
     glasses = CountingConnection()
     session.attach_glasses(glasses)
     apps = []

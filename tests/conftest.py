@@ -27,6 +27,7 @@ FAST = Timings(
     mic_debounce=0.3,
     subscription_mic_debounce=0.02,
     auth_timeout=2.0,
+    app_resume_window=1.0,
 )
 
 

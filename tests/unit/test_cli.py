@@ -463,3 +463,19 @@ def test_python_m_glasscloud_errors_without_a_traceback(tmp_path):
     result = _python_m_glasscloud("apps", "list", "--database", f"sqlite:///{tmp_path}/no/x.db")
     assert (result.returncode, result.stdout) == (1, "")
     assert_one_error_line(result.stderr, "does not exist")
+
+
+def test_python_m_glasscloud_cli_is_the_same_command():
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GLASSCLOUD_")}
+    source = str(Path(glasscloud.__file__).resolve().parents[1])
+    environment["PYTHONPATH"] = os.pathsep.join(
+        p for p in (source, environment.get("PYTHONPATH")) if p
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "glasscloud.cli", "--version"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, f"glasscloud {glasscloud.__version__}")

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from glasscloud.core.clock import ManualClock
+from glasscloud.core.context import SessionServices
 from glasscloud.core.ports import WebhookOutcome
 from glasscloud.core.session import UserSession
 from glasscloud.core.timings import Timings
@@ -146,7 +147,7 @@ def test_DB_7_stopped_app_content_disappears(rig):
 def test_DB_8_every_connected_app_hears_the_mode_change():
     clock = ManualClock()
     effects = RecordingEffects()
-    session = UserSession(USER, clock, effects, Timings())
+    session = UserSession(USER, SessionServices(clock, effects, Timings()))
     session.attach_glasses(RecordingConnection("glasses"))
     conns = {}
     for package in (DASH, "com.a", "com.b"):
@@ -234,7 +235,7 @@ def test_well_formed_dashboard_messages_decode():
 def test_malformed_layout_never_reaches_the_glasses_and_the_app_is_told():
     clock = ManualClock()
     effects = RecordingEffects()
-    session = UserSession(USER, clock, effects, Timings())
+    session = UserSession(USER, SessionServices(clock, effects, Timings()))
     glasses = RecordingConnection("glasses")
     session.attach_glasses(glasses)
     session.start_app(app_record("com.a"))

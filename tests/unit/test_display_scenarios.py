@@ -10,6 +10,7 @@ import json
 import pytest
 
 from glasscloud.core.clock import ManualClock
+from glasscloud.core.context import SessionServices
 from glasscloud.core.ports import WebhookOutcome
 from glasscloud.core.session import UserSession
 from glasscloud.core.timings import Timings
@@ -403,7 +404,7 @@ def test_DM_X11_boot_queued_duration_counts_from_shown(rig):
 def _session() -> tuple[UserSession, RecordingEffects, ManualClock, RecordingConnection]:
     clock = ManualClock()
     effects = RecordingEffects()
-    session = UserSession(USER, clock, effects, Timings())
+    session = UserSession(USER, SessionServices(clock, effects, Timings()))
     glasses = RecordingConnection("glasses")
     session.attach_glasses(glasses)
     return session, effects, clock, glasses
@@ -421,9 +422,36 @@ def test_DM_X12_second_standard_app_replaces_the_first(rig):
     session, effects, _clock, _glasses = _session()
     _bind(session, effects, app_record("com.s1", "standard"))
     assert session.display.main_app == "com.s1"
-    session.start_app(app_record("com.s2", "standard"))
+    # The first one is stopped only once the second one runs (a failed start keeps it).
+    _bind(session, effects, app_record("com.s2", "standard"))
     assert [s.app.package_name for s in effects.stops] == ["com.s1"]
     assert session.display.main_app == "com.s2"
+
+
+def test_failed_standard_start_keeps_the_running_standard_app_on_screen(rig):
+    session, effects, clock, glasses = _session()
+    s1 = _bind(session, effects, app_record("com.s1", "standard"))
+    clock.advance(BOOT + 1)
+    session.handle_app_text(
+        s1,
+        json.dumps(
+            {
+                "type": "display_event",
+                "view": "main",
+                "layout": {"layoutType": "text_wall", "text": "captions"},
+            }
+        ),
+    )
+    clock.advance(1)
+    session.start_app(app_record("com.s2", "standard"))
+    assert session.display.main_app == "com.s2"  # its boot screen while it starts
+    effects.starts[-1].on_outcome(WebhookOutcome(False, 502, "HTTP 502"))
+    clock.advance(BOOT + 1)
+    assert effects.stops == []
+    assert session.app_state("com.s1") == "running"
+    assert session.display.main_app == "com.s1"
+    last = glasses.messages("display_event")[-1]
+    assert last["packageName"] == "com.s1" and last["layout"]["text"] == "captions"
 
 
 def test_DM_X13_only_running_apps_display_as_themselves(rig):
@@ -488,3 +516,32 @@ def test_DM_X15_reconnect_resends_main_view_and_dashboard():
     assert shown["main"]["durationMs"] == 5000  # what is left of it
     assert shown["dashboard"]["layout"]["topText"] == "10:00, 85%"
     assert again.messages()[0]["type"] == "connection_ack"
+
+
+def test_background_app_restart_puts_no_boot_screen_over_the_captions(rig):
+    session, effects, clock, glasses = _session()
+    captions = _bind(session, effects, app_record("com.captions", "standard"))
+    side = _bind(session, effects, app_record("com.side", "background"))
+    clock.advance(BOOT + 1)
+    session.handle_app_text(
+        captions,
+        json.dumps(
+            {
+                "type": "display_event",
+                "view": "main",
+                "layout": {"layoutType": "text_wall", "text": "caption line"},
+            }
+        ),
+    )
+    clock.advance(1)
+    glasses.clear()
+    session.app_closed(side, 1006)  # the background App's socket is lost for good
+    clock.advance(Timings().app_reconnect_grace + Timings().app_restart_backoff + 0.1)
+    assert effects.starts[-1].app.package_name == "com.side"  # it is being restarted
+    effects.starts[-1].on_outcome(WebhookOutcome(True, 200))
+    assert session.bind_app(app_record("com.side", "background"), RecordingConnection(), {}) is None
+    clock.advance(BOOT + 1)
+    titles = [m["layout"].get("title", "") for m in glasses.messages("display_event")]
+    assert not [t for t in titles if "Starting App" in t]
+    assert session.display.screen is not None
+    assert session.display.screen.layout["text"] == "caption line"

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from glasscloud.core.clock import ManualClock
+from glasscloud.core.context import SessionServices
 from glasscloud.core.ports import StartResult, WebhookOutcome
 from glasscloud.core.registry import SessionRegistry
 from glasscloud.core.session import UserSession
@@ -29,7 +30,7 @@ def effects() -> RecordingEffects:
 
 @pytest.fixture
 def session(clock, effects) -> UserSession:
-    return UserSession(USER, clock, effects, Timings())
+    return UserSession(USER, SessionServices(clock, effects, Timings()))
 
 
 @pytest.fixture
@@ -333,8 +334,11 @@ def test_invalid_subscription_entry_is_refused_alone(session, effects):
     app = start_and_bind(session, effects, app_record())
     subscribe(session, app, ["button_press", "foo", "transcription:english"])
     errors = app.messages("tpa_connection_error")
-    assert [e["field"] for e in errors] == ["subscriptions[1]", "subscriptions[2]"]
-    assert all(e["code"] == "INVALID_SUBSCRIPTION" for e in errors)
+    # One error frame for the update, naming each rejected entry.
+    assert [e["field"] for e in errors] == ["subscriptions"]
+    assert errors[0]["code"] == "INVALID_SUBSCRIPTION"
+    assert "subscriptions[1]" in errors[0]["message"]
+    assert "subscriptions[2]" in errors[0]["message"]
     assert app.closed is None
     glasses_event(session, {"type": "button_press", "buttonId": "x", "pressType": "short"})
     assert len(app.messages("data_stream")) == 1
@@ -380,7 +384,7 @@ def test_audio_is_relayed_byte_identical_to_subscribers(session, effects):
 
 
 def test_two_users_never_see_each_others_data(clock, effects):
-    registry = SessionRegistry(clock, effects, Timings())
+    registry = SessionRegistry(SessionServices(clock, effects, Timings()))
     alice, _ = registry.get_or_create("alice@example.com")
     bob, _ = registry.get_or_create("bob@example.com")
     record = app_record()
@@ -567,11 +571,8 @@ def test_replaced_glasses_connection_is_told_why(session, glasses):
 
 
 def test_app_back_before_glasses_keeps_the_others_persisted(clock, effects):
-    session = UserSession(USER, clock, effects, Timings())
-    session.pending_restore = {"com.a", "com.b"}
-    session.await_glasses()
-    session.adopt_app(app_record("com.a"))
-    session.pending_restore.discard("com.a")
+    session = UserSession(USER, SessionServices(clock, effects, Timings()))
+    session.restore([app_record("com.a"), app_record("com.b")], {})
     conn = RecordingConnection("a")
     assert session.bind_app(app_record("com.a"), conn, {}) is None
     assert effects.starts == []  # no webhook: the App came back by itself

@@ -229,3 +229,55 @@ def test_server_urls_become_glasses_ws_urls():
     assert glasses_ws_url("ws://h/glasses-ws") == "ws://h/glasses-ws"
     with pytest.raises(ValueError):
         glasses_ws_url("ftp://h")
+
+
+def failed(package: str) -> dict:
+    return {
+        "type": "app_state_change",
+        "packageName": package,
+        "state": "stopped",
+        "error": {"stage": "WEBHOOK", "message": "HTTP 500"},
+    }
+
+
+def test_an_apps_failure_line_goes_once_it_runs():
+    state = GlassesState()
+    state.apply(failed("com.a"), 0)
+    state.apply(failed("com.b"), 0)
+    state.apply({"type": "connection_error", "code": "X", "message": "bad"}, 0)
+    state.apply({"type": "app_state_change", "packageName": "com.a", "state": "loading"}, 0)
+    assert "! com.a failed (WEBHOOK): HTTP 500" in render_screen(state, 0)  # not yet
+    state.apply({"type": "app_state_change", "packageName": "com.a", "state": "running"}, 0)
+    lines = render_screen(state, 0).splitlines()
+    assert lines[-2:] == ["! com.b failed (WEBHOOK): HTTP 500", "! error X: bad"]
+    assert "apps: com.a (running)" in lines
+
+
+def test_an_apps_stop_line_goes_when_a_snapshot_shows_it_running():
+    state = GlassesState()
+    state.apply({"type": "app_state_change", "packageName": "com.a", "state": "stopped",
+                 "reason": "crashed"}, 0)  # fmt: skip
+    assert "! com.a stopped (crashed)" in render_screen(state, 0)
+    state.apply({"type": "connection_ack", "userSession": {"activeAppSessions": ["com.a"]}}, 0)
+    assert "!" not in render_screen(state, 0)
+
+
+def test_a_new_connection_starts_from_what_the_cloud_sends():
+    state = GlassesState()
+    state.apply(display({"layoutType": "text_wall", "text": "old"}), 0)
+    state.apply({"type": "microphone_state_change", "isMicrophoneEnabled": True}, 0)
+    state.apply({"type": "connection_ack", "userSession": {"activeAppSessions": []}}, 1)
+    screen = render_screen(state, 1)
+    assert "old" not in screen and "microphone: off" in screen
+
+
+def test_the_connection_line_shows_only_when_not_connected():
+    state = GlassesState()
+    state.apply({"type": "connection_ack", "userSession": {}}, 0)
+    assert "connection:" not in render_screen(state, 0)
+    state.link_status = "reconnecting in 1 s (attempt 2): server restarting (code 1012)"
+    lines = render_screen(state, 0).splitlines()
+    assert lines[-2:] == [
+        "microphone: off",
+        "connection: reconnecting in 1 s (attempt 2): server restarting (code 1012)",
+    ]

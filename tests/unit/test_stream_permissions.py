@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from glasscloud.core.records import PERMISSION_TYPES
 from glasscloud.protocol import glasses, streams
 from glasscloud.protocol.streams import (
     RESPONSE_TYPES,
@@ -14,7 +15,6 @@ from glasscloud.protocol.streams import (
     parse_subscription,
     required_permission,
 )
-from glasscloud.store.records import PERMISSION_TYPES
 
 # Every type a phone/glasses client sends (reference/glasses-protocol.md §3 and §11).
 REFERENCE_GLASSES_TYPES = {

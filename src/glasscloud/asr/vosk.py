@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 
 from glasscloud.asr.provider import AudioSource, Hypothesis, NetworkProvider
-from glasscloud.protocol.errors import CloseCode
+from glasscloud.protocol.close_codes import CloseCode
 
 BYTES_PER_MS = 32
 EOF = '{"eof" : 1}'

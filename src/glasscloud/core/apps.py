@@ -8,11 +8,12 @@ from enum import StrEnum
 
 from glasscloud.core.clock import TimerHandle
 from glasscloud.core.ports import Connection, StartResult
+from glasscloud.core.records import AppRecord
 from glasscloud.protocol.app import data_stream_prefix
-from glasscloud.store.records import AppRecord
 
 
 class AppState(StrEnum):
+    RESUMING = "resuming"  # after a restart: waiting for the App's own reconnect, no webhook
     LOADING = "loading"  # start webhook sent, waiting for the App to authenticate
     RUNNING = "running"  # authenticated socket
     GRACE = "grace_period"  # socket lost unexpectedly; the SDK reconnects on its own
@@ -21,6 +22,7 @@ class AppState(StrEnum):
 
 # What the glasses are told (`app_state_change.state`).
 PUBLIC_STATE = {
+    AppState.RESUMING: "loading",
     AppState.LOADING: "loading",
     AppState.RUNNING: "running",
     AppState.GRACE: "running",
@@ -45,6 +47,13 @@ class AppSlot:
     restarts: int = 0
     running_since: float | None = None
     released: str | None = None
+    # A user's start shows a boot screen; a restart or a resume does not (it would cover the
+    # captions of the App the user is reading).
+    boot_screen: bool = True
+    # Ran for the user and was not stopped: comes back after a restart.
+    persisted: bool = False
+    # Became running while no glasses were attached: they hear of it when they come back.
+    unannounced: bool = False
     _prefixes: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -54,6 +63,16 @@ class AppSlot:
     @property
     def permissions(self) -> frozenset[str]:
         return frozenset(self.record.permissions)
+
+    @property
+    def live(self) -> bool:
+        """Connected and running: the only state in which the App is sent anything."""
+        return self.conn is not None and self.state is AppState.RUNNING
+
+    @property
+    def active(self) -> bool:
+        """Running, or its socket briefly lost (the glasses still list it as running)."""
+        return self.state in (AppState.RUNNING, AppState.GRACE)
 
     def prefix(self, stream_type: str) -> str:
         """The cached head of a data_stream frame for this App and stream string."""

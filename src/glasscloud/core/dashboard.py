@@ -109,6 +109,14 @@ class Dashboard:
         if removed:
             self.render()
 
+    def items_of(self, package_name: str) -> dict[str, str]:
+        """The App's item in each mode that has one."""
+        return {
+            mode: items[package_name].content
+            for mode, items in self._items.items()
+            if package_name in items
+        }
+
     # ---- rendering -------------------------------------------------------------------
 
     def _main_order(self) -> list[str]:

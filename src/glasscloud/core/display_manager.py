@@ -29,68 +29,26 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from glasscloud.core.clock import TimerHandle
-from glasscloud.core.dashboard import Dashboard
+from glasscloud.core.dashboard_view import DashboardView
 from glasscloud.core.display import DisplayContext
-from glasscloud.protocol import app as app_wire
+from glasscloud.core.display_content import (
+    CLEAR,
+    EPS,
+    BootScreen,
+    Content,
+    DisplayLock,
+    StartedApp,
+    Target,
+)
 from glasscloud.protocol import glasses as glasses_wire
-from glasscloud.protocol.errors import ErrorCode, ProtocolError
-from glasscloud.protocol.jsonio import encode
+from glasscloud.protocol.errors import ProtocolError
 
 log = logging.getLogger("glasscloud.display")
 
 DEFAULT_DASHBOARD_PACKAGE = "system.augmentos.dashboard"
-BOOT_TITLE = "// MentraOS - Starting App"
-EPS = 1e-6  # timer slack: a deadline counts as reached this close to it
-
-
-@dataclass(eq=False)
-class Content:
-    """One App display request for the main view."""
-
-    package_name: str
-    layout: dict[str, Any]
-    duration_ms: float | None
-    seq: int
-    pending_since: float  # when the App's pending slot filled (kept across replacements)
-    shown_at: float | None = None  # first time it went to the glasses
-    interrupted: bool = False  # taken off screen by a boot screen, not by another App
-
-    def expires_at(self) -> float | None:
-        if self.shown_at is None or not self.duration_ms:
-            return None
-        return self.shown_at + self.duration_ms / 1000.0
-
-
-@dataclass(frozen=True)
-class BootScreen:
-    names: tuple[str, ...]
-
-    def layout(self) -> dict[str, Any]:
-        title = BOOT_TITLE + ("s" if len(self.names) > 1 else "")
-        return {"layoutType": "reference_card", "title": title, "text": ", ".join(self.names)}
-
-
-CLEAR = "clear"  # what the screen shows after a clear
-
-Target = Content | BootScreen | None  # what the main view should show (None: nothing)
-
-
-@dataclass
-class _Lock:
-    holder: str
-    expires_at: float
-    last_active: float
-
-
-@dataclass
-class _App:
-    name: str
-    started: int
-    boot_timer: TimerHandle | None = field(default=None, repr=False)
 
 
 class DisplayManager:
@@ -102,34 +60,34 @@ class DisplayManager:
         self.ctx = ctx
         self.t = ctx.timings
         self.dashboard_package = dashboard_package
-        self.apps: dict[str, _App] = {}  # started and not stopped
+        self.apps: dict[str, StartedApp] = {}  # started and not stopped
         self.main_app: str | None = None
         self.latest: dict[str, Content] = {}  # each App's current main-view content
         self.booting: set[str] = set()
         self._boot_names: list[str] = []  # Apps of the current boot screen, in start order
-        self.lock: _Lock | None = None
+        self.lock: DisplayLock | None = None
         self.screen: Content | BootScreen | str | None = None  # what the glasses show
         self.last_main_send: float | None = None
         self._resend = False
         self._wake: TimerHandle | None = None
         self._wake_at: float | None = None
         self._seq = itertools.count()
-        self._dashboard_frame: str | None = None  # last dashboard-view frame, for replay
-        self.dashboard = Dashboard(self._send_dashboard_layout)
+        self.dashboard_view = DashboardView(ctx, dashboard_package)
+        self.dashboard = self.dashboard_view.dashboard
         self.disposed = False
 
     # ---- the session's interface -----------------------------------------------------
 
-    def app_starting(self, package_name: str, name: str) -> None:
-        """An App start began: boot screen for `boot_duration` (not for the dashboard App).
-        A restart of a known App starts it afresh."""
+    def app_starting(self, package_name: str, name: str, boot_screen: bool = True) -> None:
+        """An App start began: boot screen for `boot_duration` (not for the dashboard App,
+        nor for a restart or resume: `boot_screen` False). A known App starts afresh."""
         if self.disposed:
             return
         self._forget(package_name)
-        self.apps[package_name] = _App(name or package_name, next(self._seq))
+        self.apps[package_name] = StartedApp(name or package_name, next(self._seq))
         if self.ctx.app_type(package_name) == "standard":
             self.main_app = package_name
-        if package_name != self.dashboard_package:
+        if boot_screen and package_name != self.dashboard_package:
             self.booting.add(package_name)
             label = name or package_name
             if label not in self._boot_names:
@@ -147,6 +105,7 @@ class DisplayManager:
         self._forget(package_name)
         self.dashboard.remove_app(package_name)
         self._reconcile()
+        self.ctx.on_change()
 
     def show(self, package_name: str, request: dict[str, Any]) -> str:
         """A validated `display_event` of a running App. Returns what happened:
@@ -160,13 +119,16 @@ class DisplayManager:
             return "rejected"
         layout = request["layout"]
         if (request.get("view") or "main") == "dashboard":
-            return self._show_dashboard_view(package_name, layout)
+            shown = self.dashboard_view.show(package_name, layout)
+            self.ctx.on_change()
+            return shown
         now = self.ctx.clock.now()
         previous = self.latest.get(package_name)
         if layout.get("layoutType") == "clear_view":
             # The App withdraws its content; the glasses get our clear (or the next content).
             self.latest.pop(package_name, None)
             self._reconcile()
+            self.ctx.on_change()
             return "cleared"
         waiting = previous is not None and previous.shown_at is None
         content = Content(
@@ -180,6 +142,7 @@ class DisplayManager:
         if not self.booting and package_name != self.main_app:
             self._claim_lock(package_name, now)
         self._reconcile()
+        self.ctx.on_change()
         return "displayed" if self.screen is content else "pending"
 
     def app_message(
@@ -188,36 +151,42 @@ class DisplayManager:
         """`dashboard_*` messages (already validated by protocol.app)."""
         if self.disposed:
             return None
+        error = self.dashboard_view.app_message(package_name, kind, obj, list(self.apps))
         if kind == "dashboard_content_update":
-            self.dashboard.write(package_name, obj["content"], obj.get("modes") or ["main"])
-            return None
-        if package_name != self.dashboard_package:
-            return ProtocolError(
-                ErrorCode.PERMISSION_DENIED,
-                f"Only the system dashboard App ({self.dashboard_package}) may send '{kind}'; "
-                "other Apps write their dashboard item with dashboard_content_update.",
-                "type",
-            )
-        if kind == "dashboard_system_update":
-            self.dashboard.set_section(obj["section"], obj["content"])
-        elif kind == "dashboard_mode_change":
-            mode = obj["mode"]
-            self.dashboard.set_mode(mode)
-            ts = self.ctx.timestamp()
-            for package in list(self.apps):
-                session_id = app_wire.app_session_id(self.ctx.user_id, package)
-                self.ctx.send_to_app(
-                    package,
-                    encode(
-                        {
-                            "type": "dashboard_mode_changed",
-                            "mode": mode,
-                            "sessionId": session_id,
-                            "timestamp": ts,
-                        }
-                    ),
-                )
-        return None
+            self.ctx.on_change()
+        return error
+
+    def saved_state(self) -> dict[str, dict[str, Any]]:
+        """What each App shows, to be shown again after a restart: its persistent main-view
+        content (not content with a duration, which would be stale) and its dashboard
+        items."""
+        state: dict[str, dict[str, Any]] = {}
+        for package_name in self.apps:
+            entry: dict[str, Any] = {}
+            content = self.latest.get(package_name)
+            if content is not None and content.duration_ms is None:
+                entry["main"] = content.layout
+            items = self.dashboard.items_of(package_name)
+            if items:
+                entry["dashboard"] = items
+            if entry:
+                state[package_name] = entry
+        return state
+
+    def restore_state(self, package_name: str, saved: dict[str, Any]) -> None:
+        """Show again what a resumed App showed before a restart (`saved_state`)."""
+        if self.disposed or package_name not in self.apps:
+            return
+        items = saved.get("dashboard")
+        if isinstance(items, dict):
+            for mode, text in items.items():
+                if isinstance(mode, str) and isinstance(text, str):
+                    self.dashboard.write(package_name, text, [mode])
+        layout = saved.get("main")
+        if isinstance(layout, dict) and package_name not in self.latest:
+            now = self.ctx.clock.now()
+            self.latest[package_name] = Content(package_name, layout, None, next(self._seq), now)
+            self._reconcile()
 
     def head_position(self, position: str) -> None:
         if position == "up" and not self.disposed:
@@ -228,8 +197,7 @@ class DisplayManager:
         dashboard (at once) again: nothing is lost across a reconnect (reference C21)."""
         if self.disposed:
             return
-        if self._dashboard_frame is not None:
-            self.ctx.send_to_glasses(self._dashboard_frame)
+        self.dashboard_view.replay()
         if self.screen is not None:
             self._resend = True
             self._reconcile()
@@ -267,7 +235,9 @@ class DisplayManager:
         if self.lock is not None and self.lock.holder == package_name:
             self.lock = None
         if self.main_app == package_name:
-            self.main_app = None
+            # The standard App started before it (still running) owns the view again.
+            standard = [p for p in self.apps if self.ctx.app_type(p) == "standard"]
+            self.main_app = max(standard, key=lambda p: self.apps[p].started, default=None)
 
     def _boot_done(self, package_name: str) -> None:
         app = self.apps.get(package_name)
@@ -335,7 +305,7 @@ class DisplayManager:
         lifetime is not extended, reference §2.3)."""
         self._check_lock()
         if self.lock is None:
-            self.lock = _Lock(package_name, now + self.t.display_lock, now)
+            self.lock = DisplayLock(package_name, now + self.t.display_lock, now)
         elif self.lock.holder == package_name:
             self.lock.last_active = now
 
@@ -461,26 +431,3 @@ class DisplayManager:
             self._wake.cancel()
         self._wake = None
         self._wake_at = None
-
-    # ---- dashboard view --------------------------------------------------------------
-
-    def _show_dashboard_view(self, package_name: str, layout: dict[str, Any]) -> str:
-        """The system dashboard App draws the dashboard view itself (sent at once); any
-        other App's dashboard-view display becomes its dashboard item, so it cannot
-        overwrite the user's dashboard."""
-        if package_name == self.dashboard_package:
-            self._send_dashboard_frame(package_name, layout)
-            self.dashboard.last_layout = None  # the next render must go out again
-            return "displayed"
-        self.dashboard.write(package_name, layout, ["main"])
-        return "dashboard"
-
-    def _send_dashboard_layout(self, layout: dict[str, Any]) -> None:
-        self._send_dashboard_frame(self.dashboard_package, layout)
-
-    def _send_dashboard_frame(self, package_name: str, layout: dict[str, Any]) -> None:
-        frame = glasses_wire.display_event(
-            package_name, "dashboard", layout, None, self.ctx.timestamp()
-        )
-        self._dashboard_frame = frame
-        self.ctx.send_to_glasses(frame)

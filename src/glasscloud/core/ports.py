@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from glasscloud.store.records import AppRecord
+from glasscloud.core.records import AppRecord
 
 
 class Connection(Protocol):
@@ -38,15 +38,6 @@ class StartResult:
     stage: str | None = None  # WEBHOOK | TIMEOUT | AUTHENTICATION | CONNECTION | STOPPED
     message: str | None = None
 
-    def as_json(self) -> dict[str, object]:
-        if self.success:
-            return {"success": True, "packageName": self.package_name}
-        return {
-            "success": False,
-            "packageName": self.package_name,
-            "error": {"stage": self.stage, "message": self.message},
-        }
-
 
 class SessionEffects(Protocol):
     """What the core asks the shell to do. Each call returns at once; answers come back
@@ -75,4 +66,9 @@ class SessionEffects(Protocol):
 
     def save_running_apps(self, user_id: str, packages: list[str]) -> None:
         """Persist which Apps the user runs, so they come back after a restart."""
+        ...
+
+    def save_display_state(self, user_id: str, state: dict[str, Any]) -> None:
+        """Persist what each App last showed (main view and dashboard items), so a restart
+        shows it again (`DisplayManager.saved_state`)."""
         ...

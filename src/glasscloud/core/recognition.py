@@ -26,7 +26,6 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from glasscloud.core.clock import Clock, TimerHandle
 from glasscloud.core.transcription import (
@@ -36,12 +35,12 @@ from glasscloud.core.transcription import (
     RecognizerStream,
     Report,
 )
+from glasscloud.protocol.glasses import transcription_result
 
 log = logging.getLogger("glasscloud.recognition")
 
 BYTES_PER_MS = 32  # 16 kHz x 16-bit mono
 PREFIX = "transcription:"
-AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -324,21 +323,18 @@ class TranscriptionHub:
                 return
         elif not text or text == lane.last_interim:
             return
-        data: dict[str, Any] = {
-            "type": "transcription",
-            "text": text,
-            "isFinal": hyp.is_final,
-            "startTime": lane.wall_ms(start),
-            "endTime": lane.wall_ms(end),
-            "speakerId": hyp.speaker_id,
-            "transcribeLanguage": lane.language,
-            "utteranceId": f"{lane.language}-{lane.utterance}",
-            "provider": self.backend.name,
-        }
-        if hyp.confidence is not None:
-            data["confidence"] = hyp.confidence
+        data = transcription_result(
+            text,
+            hyp.is_final,
+            lane.wall_ms(start),
+            lane.wall_ms(end),
+            hyp.speaker_id,
+            lane.language,
+            self.backend.name,
+            utterance_id=f"{lane.language}-{lane.utterance}",
+            confidence=hyp.confidence,
+        )
         if hyp.is_final:
-            data["duration"] = end - start
             lane.utterance += 1
             lane.interim_sent = False
             lane.last_interim = ""

@@ -15,6 +15,12 @@ class Timings:
     app_restart_backoff: float = 1.0
     app_max_restarts: int = 3
     app_stable_run: float = 60.0
+    # After a restart, how long after the previous process went away the Apps it served may
+    # still reconnect on their own (they are asked by webhook after that). The SDK retries
+    # 1 s, 2 s and 4 s after losing its socket: its last try lands ~7 s after the close.
+    app_resume_window: float = 8.0
+    # What each App last showed is persisted at most this often (and at shutdown).
+    display_save_delay: float = 1.0
     webhook_timeout: float = 10.0
     webhook_attempts: int = 2
     webhook_retry_delay: float = 1.0

@@ -259,6 +259,22 @@ def connection_ack(
     return encode(body)
 
 
+def app_config(name: str, settings_schema: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """The `config` of `tpa_connection_ack`: what the SDK reads of the App's own record."""
+    return {"name": name, "description": "", "version": "1.0.0", "settings": list(settings_schema)}
+
+
+def dashboard_mode_changed(mode: str, session_id: str, timestamp: str) -> str:
+    return encode(
+        {
+            "type": "dashboard_mode_changed",
+            "mode": mode,
+            "sessionId": session_id,
+            "timestamp": timestamp,
+        }
+    )
+
+
 def connection_error(code: str, message: str, timestamp: str, field: str | None = None) -> str:
     """The error frame the SDK surfaces as an `error` event (during init and after)."""
     body: dict[str, Any] = {"type": "tpa_connection_error", "code": code, "message": message}

@@ -1,25 +1,14 @@
-"""Error codes and close codes sent on the wire, and the exception that carries a code.
+"""Error codes sent on the wire, and the exception that carries one.
 
 One vocabulary: every refusal the server sends (WebSocket error frame or HTTP body) carries
-an `ErrorCode`, with its hint and, where it can come over HTTP, its status here; every
-WebSocket close uses a `CloseCode`. docs/errors.md lists them (a test keeps it true).
+an `ErrorCode`, with its hint and, where it can come over HTTP, its status here (close codes
+are `protocol.close_codes.CloseCode`). docs/errors.md lists them (a test keeps it true).
 """
 
 from __future__ import annotations
 
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Any
-
-
-class CloseCode(IntEnum):
-    """WebSocket close codes (RFC 6455 §7.4.1) glasscloud sends or acts on."""
-
-    NORMAL = 1000  # the App was stopped, the user session ended
-    GOING_AWAY = 1001
-    ABNORMAL = 1006  # never sent: the peer vanished without a close frame
-    POLICY = 1008  # a refused authentication (the SDK does not retry it)
-    INTERNAL_ERROR = 1011
-    SERVICE_RESTART = 1012  # shutdown or App server restart: clients reconnect
 
 
 class ErrorCode(StrEnum):
@@ -61,6 +50,7 @@ class ErrorCode(StrEnum):
     NOT_A_DEVELOPER_TOKEN = "NOT_A_DEVELOPER_TOKEN"
     INVALID_TOKEN_CLAIMS = "INVALID_TOKEN_CLAIMS"
     REGISTRATION_NOT_FOUND = "REGISTRATION_NOT_FOUND"
+    ALREADY_AUTHENTICATED = "ALREADY_AUTHENTICATED"
 
 
 class ProtocolError(Exception):
@@ -89,6 +79,8 @@ HINTS: dict[ErrorCode, str] = {
     ErrorCode.INTERNAL_ERROR: "A server-side fault; retry, and report it if it persists.",
     ErrorCode.PACKAGE_NOT_FOUND: "Register the App first: `glasscloud apps create PACKAGE ...` "
     "or POST /api/dev/apps.",
+    ErrorCode.ALREADY_AUTHENTICATED: "Send tpa_connection_init once, as the first frame; "
+    "the socket stays authenticated until it closes.",
     ErrorCode.INVALID_TOKEN: "Get a new core token (glasscloud token EMAIL).",
     ErrorCode.MISSING_TOKEN: "Send `Authorization: Bearer <token>`.",
     ErrorCode.INVALID_FIELD: "Fix the field named in `field`; see reference/app-protocol.md.",

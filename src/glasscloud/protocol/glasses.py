@@ -108,24 +108,88 @@ def decode_glasses_message(text: str) -> GlassesMessage:
     return GlassesMessage(msg_type, obj, text)
 
 
-def transcription_data(obj: dict[str, Any], now_ms: int) -> dict[str, Any]:
-    """The `data` of a `transcription` data_stream, from a phone's `local_transcription`."""
-    language = obj.get("transcribeLanguage") or DEFAULT_LANGUAGE
-    start = obj.get("startTime", now_ms)
-    end = obj.get("endTime", start)
+def transcription_result(
+    text: str,
+    is_final: bool,
+    start_ms: int,
+    end_ms: int,
+    speaker_id: str,
+    language: str,
+    provider: str,
+    utterance_id: str | None = None,
+    confidence: float | None = None,
+) -> dict[str, Any]:
+    """The `data` of a `transcription` data_stream, as the SDK reads it (from the phone's
+    `local_transcription` or from a recogniser)."""
     data: dict[str, Any] = {
         "type": "transcription",
-        "text": obj["text"],
-        "isFinal": obj["isFinal"],
-        "startTime": start,
-        "endTime": end,
-        "speakerId": str(obj.get("speakerId", "0")),
+        "text": text,
+        "isFinal": is_final,
+        "startTime": start_ms,
+        "endTime": end_ms,
+        "speakerId": speaker_id,
         "transcribeLanguage": language,
-        "provider": "phone",
     }
-    if obj["isFinal"]:
-        data["duration"] = max(0, end - start)
+    if utterance_id is not None:
+        data["utteranceId"] = utterance_id
+    data["provider"] = provider
+    if confidence is not None:
+        data["confidence"] = confidence
+    if is_final:
+        data["duration"] = max(0, end_ms - start_ms)
     return data
+
+
+def transcription_data(obj: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    """The `data` of a `transcription` data_stream, from a phone's `local_transcription`."""
+    start = obj.get("startTime", now_ms)
+    return transcription_result(
+        obj["text"],
+        obj["isFinal"],
+        start,
+        obj.get("endTime", start),
+        str(obj.get("speakerId", "0")),
+        obj.get("transcribeLanguage") or DEFAULT_LANGUAGE,
+        "phone",
+    )
+
+
+def user_session(
+    user_id: str,
+    start_time: str,
+    active: list[str],
+    loading: list[str],
+    subscriptions: dict[str, list[str]],
+    requires_audio: bool,
+    languages: list[str],
+    transcribing: bool,
+) -> dict[str, Any]:
+    """The `userSession` object of `connection_ack` and `app_state_change`."""
+    return {
+        "userId": user_id,
+        "sessionId": user_id,
+        "startTime": start_time,
+        "activeAppSessions": active,
+        "loadingApps": loading,
+        "appSubscriptions": {p: subscriptions.get(p, []) for p in active},
+        "requiresAudio": requires_audio,
+        "minimumTranscriptionLanguages": languages,
+        "isTranscribing": transcribing,
+    }
+
+
+def microphone_session(
+    user_id: str, start_time: str, active: list[str], loading: list[str], transcribing: bool
+) -> dict[str, Any]:
+    """The `userSession` object of `microphone_state_change` (a shorter one)."""
+    return {
+        "sessionId": user_id,
+        "userId": user_id,
+        "startTime": start_time,
+        "activeAppSessions": active,
+        "loadingApps": loading,
+        "isTranscribing": transcribing,
+    }
 
 
 # ---- cloud -> glasses -------------------------------------------------------------------

@@ -137,6 +137,10 @@ RESPONSE_TYPES = frozenset({"photo_response", "vps_coordinates"})
 
 MEDIA_BASES = frozenset({"audio_chunk", "transcription", "translation"})
 
+# Glasses messages that answer one App's request: they go to the App that asked, never to
+# subscribers (a `*` subscriber with no permissions used to receive every photo).
+REQUEST_RESPONSES = frozenset({"photo_response", "vps_coordinates"})
+
 
 @dataclass(frozen=True, slots=True)
 class Subscription:

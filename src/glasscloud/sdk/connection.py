@@ -12,7 +12,8 @@ from typing import Any
 
 import aiohttp
 
-from glasscloud.protocol.errors import CloseCode, ProtocolError
+from glasscloud.protocol.close_codes import CloseCode
+from glasscloud.protocol.errors import ProtocolError
 from glasscloud.protocol.jsonio import decode_object
 from glasscloud.sdk.errors import CloudError, ConnectError
 

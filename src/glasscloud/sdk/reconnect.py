@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from glasscloud.protocol.errors import CloseCode
+from glasscloud.protocol.close_codes import CloseCode
 
 # Closes after which the session is over: normal, going away, policy (a refused init).
 FINAL_CODES = frozenset({CloseCode.NORMAL, CloseCode.GOING_AWAY, CloseCode.POLICY})

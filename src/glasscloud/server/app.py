@@ -4,18 +4,21 @@ client and the aiohttp application. No module-level state."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
+import time
 from collections import deque
 
 from aiohttp import web
 
 from glasscloud.asr.registry import build_backend, hub_factory
+from glasscloud.core.context import SessionServices
 from glasscloud.core.display_manager import DisplayManager
 from glasscloud.core.metrics import Metrics
 from glasscloud.core.registry import SessionRegistry
-from glasscloud.protocol.errors import CloseCode
+from glasscloud.protocol.close_codes import CloseCode
 from glasscloud.server import app_servers, app_ws, dev_api, glasses_ws, rest
 from glasscloud.server.admission import (
     ConnectionGuard,
@@ -35,6 +38,11 @@ from glasscloud.store.store import Store
 
 log = logging.getLogger("glasscloud.server")
 
+# When this process was last alive (wall seconds), written every ALIVE_INTERVAL seconds and
+# at shutdown, so the next process knows how long Apps may still be reconnecting to it.
+ALIVE_META_KEY = "last_alive_at"
+ALIVE_INTERVAL = 2.0
+
 
 class GlasscloudServer:
     def __init__(self, config: ServerConfig, store: Store, secret: str) -> None:
@@ -48,14 +56,16 @@ class GlasscloudServer:
             config.asr_provider, dict(config.asr_options), config.asr_workers
         )
         self.registry = SessionRegistry(
-            LoopClock(),
-            self.effects,
-            config.timings,
-            self.metrics,
-            display_factory=functools.partial(
-                DisplayManager, dashboard_package=config.dashboard_package
-            ),
-            transcription_factory=hub_factory(self.asr_backend, LoopClock()),
+            SessionServices(
+                LoopClock(),
+                self.effects,
+                config.timings,
+                self.metrics,
+                display_factory=functools.partial(
+                    DisplayManager, dashboard_package=config.dashboard_package
+                ),
+                transcription_factory=hub_factory(self.asr_backend, LoopClock()),
+            )
         )
         self.connections: set[WsConnection] = set()
         # Stats of recently closed sockets, for the admin API (bounded).
@@ -79,6 +89,7 @@ class GlasscloudServer:
         )
         self.web_app = self._build_app()
         self._runner: web.AppRunner | None = None
+        self._alive_task: asyncio.Task[None] | None = None
 
     def _build_app(self) -> web.Application:
         app = web.Application(
@@ -129,6 +140,8 @@ class GlasscloudServer:
         if self.config.port == 0:
             port = self._runner.addresses[0][1]
             self.config = dataclasses.replace(self.config, port=port)
+        await self._resume_previous_process()
+        self._alive_task = asyncio.get_running_loop().create_task(self._keep_alive_mark())
         self.liveness.start()
         self.revocations.start()
         log.info(
@@ -141,11 +154,41 @@ class GlasscloudServer:
             },
         )
 
+    async def _resume_previous_process(self) -> None:
+        """Apps the previous process served reconnect on their own for a few seconds after
+        it went away (the SDK retries 1 s, 2 s, 4 s); until then the core waits for them
+        instead of asking by webhook (`AppLifecycle.restore`)."""
+        try:
+            last = await self.store.get_meta(ALIVE_META_KEY)
+        except Exception:
+            log.exception("could not read when the previous process was last alive")
+            return
+        if last is None:
+            return
+        gone_by = float(last) + ALIVE_INTERVAL
+        left = gone_by + self.config.timings.app_resume_window - time.time()
+        if left > 0:
+            services = self.registry.services
+            services.resume_until = services.clock.now() + left
+            log.info("Apps of the previous process may resume for %.1f s", left)
+
+    async def _keep_alive_mark(self) -> None:
+        """Write down every few seconds that this process is alive (see above)."""
+        while True:
+            try:
+                await self.store.set_meta(ALIVE_META_KEY, repr(time.time()))
+            except Exception:
+                log.warning("could not write the alive mark", exc_info=True)
+            await asyncio.sleep(ALIVE_INTERVAL)
+
     async def stop(self, timeout: float = 5.0) -> None:
         """Graceful: tell every glasses and App socket we are restarting (they reconnect),
         let queued frames and persistence finish, then close."""
         await self.liveness.stop()
         await self.revocations.stop()
+        if self._alive_task is not None:
+            self._alive_task.cancel()
+        self.registry.save_displays()
         for conn in list(self.connections):
             conn.close(CloseCode.SERVICE_RESTART, "Server restarting")
         if self.connections:
@@ -155,6 +198,8 @@ class GlasscloudServer:
             )
         await self.tasks.drain(timeout)
         self.tasks.cancel_all()
+        with contextlib.suppress(Exception):
+            await self.store.set_meta(ALIVE_META_KEY, repr(time.time()))
         await self.effects.close()
         if self.asr_backend is not None:
             self.asr_backend.close()

@@ -24,15 +24,17 @@ from aiohttp import WSMsgType, web
 from glasscloud.auth.apikeys import verify_api_key
 from glasscloud.auth.app_tokens import verify_app_token
 from glasscloud.auth.tokens import TokenError
+from glasscloud.core.records import AppRecord
 from glasscloud.core.session import UserSession
 from glasscloud.protocol import app as wire
-from glasscloud.protocol.errors import CloseCode, ErrorCode, ProtocolError, package_not_found
+from glasscloud.protocol.close_codes import CloseCode
+from glasscloud.protocol.errors import ErrorCode, ProtocolError, package_not_found
 from glasscloud.protocol.jsonio import iso_timestamp
 from glasscloud.server.connection import WsConnection
 from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.inbound import accept
 from glasscloud.server.request_context import bearer_token, server_of
-from glasscloud.store.records import AppRecord
+from glasscloud.server.sessions import open_session
 
 if TYPE_CHECKING:
     from glasscloud.server.app import GlasscloudServer
@@ -243,9 +245,9 @@ async def _admit(
             "App can only join its own sessions.",
             "sessionId",
         )
-    session = server.registry.get(user_id)
-    if session is None or (not session.glasses_seen and session.app_state(package_name) is None):
-        session = await _resume_for_app(server, user_id, record) or session
+    # After a restart the SDK reconnects (1 s, 2 s, 4 s), maybe before the glasses are back:
+    # if the user was running this App, its session opens now.
+    session = await open_session(server, user_id, for_app=package_name)
     if session is None:
         raise ProtocolError(
             ErrorCode.SESSION_NOT_FOUND,
@@ -259,25 +261,6 @@ async def _admit(
             "POST /apps/{package}/start first.",
         )
     return Admission(record, session, user_id, key_version)
-
-
-async def _resume_for_app(
-    server: GlasscloudServer, user_id: str, record: AppRecord
-) -> UserSession | None:
-    """After a server restart the SDK reconnects (1 s, 2 s, 4 s) before the user's glasses
-    may be back. If the user was running this App, open the session for it now, so captions
-    continue without a new webhook; the session waits one grace period for the glasses."""
-    user = await server.store.get_user(user_id)
-    if record.package_name not in user.running_apps:
-        return None
-    session, created = server.registry.get_or_create(user_id, user.settings)
-    if created:
-        session.pending_restore = set(user.running_apps)
-        session.await_glasses()
-    if session.app_state(record.package_name) is None and not session.glasses_seen:
-        session.pending_restore.discard(record.package_name)
-        session.adopt_app(record)
-    return session
 
 
 def _from_system_network(server: GlasscloudServer, request: web.Request) -> bool:

@@ -1,4 +1,5 @@
-"""Server configuration: one immutable object built by the CLI (flags and GLASSCLOUD_* env)."""
+"""Server configuration: one immutable object (built from flags and GLASSCLOUD_* variables by
+`config_sources.server_config_from`)."""
 
 from __future__ import annotations
 
@@ -54,15 +55,13 @@ class ServerConfig:
     max_connections_per_user: int = 32
     # Connections before authentication (server/admission.py; docs/decisions.md): seconds
     # for the first request head, idle keep-alive seconds, unauthenticated connections per
-    # IP, descriptors kept free below RLIMIT_NOFILE. Each also reads GLASSCLOUD_<NAME>.
-    header_timeout: float = field(default_factory=lambda: env_float("header_timeout", 10.0))
-    keepalive_timeout: float = field(default_factory=lambda: env_float("keepalive_timeout", 15.0))
-    max_pending_per_address: int = field(
-        default_factory=lambda: int(env_float("max_pending_per_address", 64))
-    )
-    fd_reserve: int = field(default_factory=lambda: int(env_float("fd_reserve", 128)))
+    # IP (0: no cap), descriptors kept free below RLIMIT_NOFILE.
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 15.0
+    max_pending_per_address: int = 64
+    fd_reserve: int = 128
     # Seconds between checks for API keys rotated by another process (the CLI).
-    key_check_interval: float = field(default_factory=lambda: env_float("key_check_interval", 2.0))
+    key_check_interval: float = 2.0
 
     @property
     def base_url(self) -> str:
@@ -96,29 +95,6 @@ def _ws_url(base: str) -> str:
     elif base.startswith("http://"):
         base = "ws://" + base[len("http://") :]
     return base + "/app-ws"
-
-
-def env(name: str, default: str | None = None) -> str | None:
-    """Read GLASSCLOUD_<NAME> (dashes become underscores)."""
-    return os.environ.get("GLASSCLOUD_" + name.upper().replace("-", "_"), default)
-
-
-class ConfigError(ValueError):
-    """A GLASSCLOUD_* value is unusable; the message names the variable."""
-
-
-def env_float(name: str, default: float) -> float:
-    """GLASSCLOUD_<NAME> as a non-negative number, else `default`."""
-    raw = env(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise ConfigError(f"GLASSCLOUD_{name.upper()} must be a number >= 0, not '{raw}'")
-    return value
 
 
 def asr_options_from_env(provider: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:

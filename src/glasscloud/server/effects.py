@@ -1,5 +1,6 @@
 """The core's SessionEffects over HTTP and the store: webhooks to App servers, and
-persistence of which Apps each user runs. Every call returns at once and runs as a task."""
+persistence of which Apps each user runs and what they showed. Every call returns at once
+and runs as a task."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import aiohttp
 
 from glasscloud.core.metrics import Metrics
 from glasscloud.core.ports import WebhookOutcome
+from glasscloud.core.records import AppRecord
 from glasscloud.protocol import app as app_wire
 from glasscloud.protocol.jsonio import iso_timestamp
 from glasscloud.server.config import ServerConfig
-from glasscloud.store.records import AppRecord
 from glasscloud.store.store import Store
 
 log = logging.getLogger("glasscloud.webhooks")
@@ -61,8 +62,8 @@ class HttpEffects:
         self._metrics = metrics
         self._tasks = tasks
         self._http: aiohttp.ClientSession | None = None
-        self._running_wanted: dict[str, list[str]] = {}
-        self._running_writers: set[str] = set()
+        self._running = CoalescedWrites(tasks, store.set_running_apps, "which Apps run")
+        self._display = CoalescedWrites(tasks, store.set_display_state, "what Apps showed")
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
@@ -141,22 +142,44 @@ class HttpEffects:
         return WebhookOutcome(False, status, f"HTTP {status}", retryable=status >= 500)
 
     def save_running_apps(self, user_id: str, packages: list[str]) -> None:
-        """Coalesced per user: only the newest list is written, one write at a time, in order."""
-        self._running_wanted[user_id] = list(packages)
-        if user_id not in self._running_writers:
-            self._running_writers.add(user_id)
-            self._tasks.spawn(self._write_running(user_id))
+        self._running.write(user_id, list(packages))
 
-    async def _write_running(self, user_id: str) -> None:
+    def save_display_state(self, user_id: str, state: dict[str, Any]) -> None:
+        self._display.write(user_id, state)
+
+
+class CoalescedWrites:
+    """Per-user writes of one kind, coalesced: only the newest value is written, one write
+    at a time per user, in order. A failed write is logged; the next one replaces it."""
+
+    def __init__(
+        self,
+        tasks: TaskSet,
+        write: Callable[[str, Any], Coroutine[Any, Any, None]],
+        what: str,
+    ) -> None:
+        self._tasks = tasks
+        self._write = write
+        self._what = what
+        self._wanted: dict[str, Any] = {}
+        self._writers: set[str] = set()
+
+    def write(self, user_id: str, value: Any) -> None:
+        self._wanted[user_id] = value
+        if user_id not in self._writers:
+            self._writers.add(user_id)
+            self._tasks.spawn(self._drain(user_id))
+
+    async def _drain(self, user_id: str) -> None:
         try:
-            while user_id in self._running_wanted:
-                packages = self._running_wanted.pop(user_id)
+            while user_id in self._wanted:
+                value = self._wanted.pop(user_id)
                 try:
-                    await self._store.set_running_apps(user_id, packages)
+                    await self._write(user_id, value)
                 except Exception:
-                    log.exception("could not persist running Apps", extra={"userId": user_id})
+                    log.exception("could not persist %s", self._what, extra={"userId": user_id})
         finally:
-            self._running_writers.discard(user_id)
+            self._writers.discard(user_id)
 
 
 def _now_iso() -> str:

@@ -18,12 +18,14 @@ from aiohttp import WSMessage, WSMsgType, web
 from glasscloud.auth.tokens import TokenError, verify_core_token
 from glasscloud.core.session import UserSession
 from glasscloud.protocol import glasses as wire
-from glasscloud.protocol.errors import CloseCode, ErrorCode, ProtocolError, package_not_found
+from glasscloud.protocol.close_codes import CloseCode
+from glasscloud.protocol.errors import ErrorCode, ProtocolError, package_not_found
 from glasscloud.protocol.jsonio import iso_timestamp
 from glasscloud.server.connection import WsConnection
 from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.inbound import accept
 from glasscloud.server.request_context import bearer_token, server_of
+from glasscloud.server.sessions import open_session
 
 if TYPE_CHECKING:
     from glasscloud.server.app import GlasscloudServer
@@ -139,14 +141,12 @@ async def _serve(
     frames: AsyncIterator[WSMessage],
     user_id: str,
 ) -> None:
-    user = await server.store.get_user(user_id)
-    session, created = server.registry.get_or_create(user_id, user.settings)
-    first_glasses = created or not session.glasses_seen
+    # Fetched before the session exists, so the one connection_ack already lists the Apps
+    # a new session brings back (as loading).
+    session = await open_session(server, user_id)
+    assert session is not None
     session.attach_glasses(conn)
-    session.log.info("glasses connected (%s)", "new session" if first_glasses else "resumed")
-    if first_glasses and user.running_apps:
-        # A new session (or one an App reopened after a restart) brings back the rest.
-        server.tasks.spawn(_restart_previous(server, session, list(user.running_apps)))
+    session.log.info("glasses connected")
     try:
         async for msg in frames:
             if msg.type is WSMsgType.TEXT:
@@ -181,14 +181,3 @@ async def start_app(
         conn.send_text(wire.connection_error(error.code, error.message, _now(), error.field))
         return
     session.start_app(record)
-
-
-async def _restart_previous(
-    server: GlasscloudServer, session: UserSession, packages: list[str]
-) -> None:
-    """A new session brings back the Apps the user ran before (after a glasses absence past
-    the grace period, or a server restart); the glasses see each as loading -> running."""
-    for package_name in packages:
-        record = await server.store.get_app(package_name)
-        if record is not None and not session.disposed:
-            session.start_app(record)

@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import WSMessage, WSMsgType, web
 
-from glasscloud.core.limits import TokenBucket
 from glasscloud.core.metrics import Metrics
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
 from glasscloud.server.config import ServerConfig
 from glasscloud.server.connection import WsConnection
+from glasscloud.server.limits import TokenBucket
 
 SendError = Callable[[ProtocolError], None]
 

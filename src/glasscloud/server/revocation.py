@@ -24,7 +24,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from glasscloud.core.metrics import Metrics
 from glasscloud.protocol import app as wire
-from glasscloud.protocol.errors import CloseCode, ErrorCode
+from glasscloud.protocol.close_codes import CloseCode
+from glasscloud.protocol.errors import ErrorCode
 from glasscloud.protocol.jsonio import iso_timestamp
 from glasscloud.server.connection import WsConnection
 

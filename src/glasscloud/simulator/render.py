@@ -72,7 +72,8 @@ def _box(title: str, lines: list[str], width: int) -> list[str]:
 
 
 def render_screen(state: GlassesState, now: float, width: int = WIDTH) -> str:
-    """Both views and a status line, as printable text."""
+    """Both views and the status lines (Apps, microphone, connection, notices), as printable
+    text."""
     out: list[str] = []
     for view in ("main", "dashboard"):
         shown = state.visible(view, now)
@@ -83,5 +84,7 @@ def render_screen(state: GlassesState, now: float, width: int = WIDTH) -> str:
     apps = ", ".join(f"{p} ({s})" for p, s in sorted(state.apps.items())) or "none"
     out.append(f"apps: {apps}")
     out.append(f"microphone: {'on' if state.microphone else 'off'}")
-    out.extend(f"! {notice}" for notice in state.notices)
+    if state.link_status is not None:
+        out.append(f"connection: {state.link_status}")
+    out.extend(f"! {notice.text}" for notice in state.notices)
     return "\n".join(out)

@@ -1,6 +1,7 @@
 """What the simulated glasses know: the layout on each view (main, dashboard), which Apps run,
-the microphone state and recent notices. Fed with the cloud's frames; pure (time is passed
-in), so the rendering of any sequence of frames can be tested without sockets."""
+the microphone state, recent notices and what the connection is doing. Fed with the cloud's
+frames; pure (time is passed in), so the rendering of any sequence of frames can be tested
+without sockets."""
 
 from __future__ import annotations
 
@@ -20,13 +21,25 @@ class Shown:
     expires_at: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A line under the display (an error, an App that stopped). One about an App
+    (`package_name`) goes away when that App is running again: it no longer applies."""
+
+    text: str
+    package_name: str | None = None
+
+
 @dataclass
 class GlassesState:
     views: dict[str, Shown | None] = field(default_factory=lambda: dict.fromkeys(VIEWS))
     apps: dict[str, str] = field(default_factory=dict)
     microphone: bool = False
     connected: bool = False
-    notices: list[str] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    # What the connection is doing when it is not simply up ("reconnecting in 2 s ..."),
+    # shown on the status line; None while connected.
+    link_status: str | None = None
 
     def visible(self, view: str, now: float) -> Shown | None:
         shown = self.views.get(view)
@@ -42,14 +55,23 @@ class GlassesState:
         ]
         return min(times) if times else None
 
-    def notice(self, text: str) -> None:
-        self.notices = [*self.notices, text][-MAX_NOTICES:]
+    def notice(self, text: str, package_name: str | None = None) -> None:
+        self.notices = [*self.notices, Notice(text, package_name)][-MAX_NOTICES:]
+
+    def _app_running(self, package_name: str) -> None:
+        self.apps[package_name] = "running"
+        self.notices = [n for n in self.notices if n.package_name != package_name]
 
     def apply(self, frame: dict[str, Any], now: float) -> bool:
         """Take in one frame from the cloud; True when what is shown changed."""
         kind = frame.get("type")
         if kind == "display_event":
             return self._display(frame, now)
+        if kind == "connection_ack":
+            # A new connection: the cloud sends the current display and microphone state
+            # after the ack, so nothing from before a reconnect is left standing.
+            self.views = dict.fromkeys(VIEWS)
+            self.microphone = False
         if kind in ("connection_ack", "app_state_change"):
             self.connected = True
             self._apps(frame)
@@ -79,9 +101,9 @@ class GlassesState:
     def _apps(self, frame: dict[str, Any]) -> None:
         snapshot = frame.get("userSession")
         if isinstance(snapshot, dict):
-            apps = dict.fromkeys(snapshot.get("loadingApps") or (), "loading")
-            apps.update(dict.fromkeys(snapshot.get("activeAppSessions") or (), "running"))
-            self.apps = apps
+            self.apps = dict.fromkeys(snapshot.get("loadingApps") or (), "loading")
+            for running in snapshot.get("activeAppSessions") or ():
+                self._app_running(running)
         package, state = frame.get("packageName"), frame.get("state")
         if not isinstance(package, str):
             return
@@ -93,9 +115,12 @@ class GlassesState:
             error = frame.get("error")
             if isinstance(error, dict):
                 self.notice(
-                    f"{package} failed ({error.get('stage', '?')}): {error.get('message', '')}"
+                    f"{package} failed ({error.get('stage', '?')}): {error.get('message', '')}",
+                    package,
                 )
             else:
-                self.notice(f"{package} stopped ({frame.get('reason', '')})")
+                self.notice(f"{package} stopped ({frame.get('reason', '')})", package)
+        elif state == "running":
+            self._app_running(package)
         elif isinstance(state, str):
             self.apps[package] = state

@@ -1,7 +1,7 @@
 """Persistence behind a small repository API: SQLite by default, PostgreSQL by URL."""
 
+from glasscloud.core.records import AppRecord, UserRecord
 from glasscloud.store.errors import AppExists, AppNotFound, StoreError
-from glasscloud.store.records import AppRecord, UserRecord
 from glasscloud.store.store import Store
 
 __all__ = ["AppExists", "AppNotFound", "AppRecord", "Store", "StoreError", "UserRecord"]

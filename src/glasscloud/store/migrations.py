@@ -71,6 +71,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        2,
+        "users.display_state: what each App showed, shown again after a restart",
+        ("ALTER TABLE users ADD COLUMN display_state TEXT NOT NULL DEFAULT '{}'",),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)

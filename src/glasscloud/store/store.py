@@ -24,15 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from glasscloud.auth.apikeys import generate_api_key, hash_api_key
 from glasscloud.auth.tokens import generate_secret
+from glasscloud.core.records import AppRecord, UserRecord
 from glasscloud.store import validation
 from glasscloud.store.engine import WRITE, create_engine
 from glasscloud.store.errors import AppExists, AppNotFound, StoreError
 from glasscloud.store.migrations import migrate
-from glasscloud.store.records import AppRecord, UserRecord
 from glasscloud.store.schema import apps, server_meta, user_apps, users
 from glasscloud.store.urls import parse_database_url
 
 SECRET_META_KEY = "token_secret"
+# What one user's Apps showed is small (a few layouts); a bound keeps a peer from growing it.
+MAX_DISPLAY_STATE_BYTES = 256 * 1024
 
 T = TypeVar("T")
 
@@ -140,6 +142,27 @@ class Store:
             return conn.execute(query).scalar_one()
 
         return await self._run(op, write=True)
+
+    async def get_meta(self, key: str) -> str | None:
+        """A value of the server's own bookkeeping (`server_meta`), or None."""
+        query = select(server_meta.c.value).where(server_meta.c.key == key)
+
+        def op(conn: Connection) -> str | None:
+            return conn.execute(query).scalar_one_or_none()
+
+        return await self._run(op)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        statement = (
+            self._insert(server_meta)
+            .values(key=key, value=value)
+            .on_conflict_do_update(index_elements=["key"], set_={"value": value})
+        )
+
+        def op(conn: Connection) -> None:
+            conn.execute(statement)
+
+        await self._run(op, write=True)
 
     # -- apps ------------------------------------------------------------------------------
 
@@ -250,20 +273,44 @@ class Store:
     async def get_user(self, user_id: str) -> UserRecord:
         """The user's record; a default (no running apps, no settings) if never stored."""
         uid = validation.user_id(user_id)
-        settings_query = select(users.c.settings).where(users.c.user_id == uid)
+        settings_query = select(users.c.settings, users.c.display_state).where(
+            users.c.user_id == uid
+        )
         running_query = (
             select(user_apps.c.package_name)
             .where(user_apps.c.user_id == uid, user_apps.c.running.is_(True))
             .order_by(user_apps.c.package_name)
         )
 
-        def op(conn: Connection) -> tuple[str | None, tuple[str, ...]]:
-            settings_json = conn.execute(settings_query).scalar_one_or_none()
-            return settings_json, tuple(conn.execute(running_query).scalars())
+        def op(conn: Connection) -> tuple[Any, tuple[str, ...]]:
+            row = conn.execute(settings_query).one_or_none()
+            return row, tuple(conn.execute(running_query).scalars())
 
-        settings_json, running_apps = await self._run(op)
-        settings = json.loads(settings_json) if settings_json else {}
-        return UserRecord(user_id=uid, running_apps=running_apps, settings=settings)
+        row, running_apps = await self._run(op)
+        settings = json.loads(row.settings) if row is not None and row.settings else {}
+        display = json.loads(row.display_state) if row is not None and row.display_state else {}
+        return UserRecord(
+            user_id=uid, running_apps=running_apps, settings=settings, display_state=display
+        )
+
+    async def set_display_state(self, user_id: str, state: dict[str, Any]) -> None:
+        """Replace what the user's Apps showed (a JSON object, bounded in size)."""
+        uid = validation.user_id(user_id)
+        encoded = validation.to_json(
+            validation.json_object(state, "display_state"), "display_state"
+        )
+        if len(encoded) > MAX_DISPLAY_STATE_BYTES:
+            raise StoreError(
+                f"display_state is {len(encoded)} bytes; at most {MAX_DISPLAY_STATE_BYTES} are kept"
+            )
+        now = _now()
+        statement = update(users).where(users.c.user_id == uid).values(display_state=encoded)
+
+        def op(conn: Connection) -> None:
+            self._ensure_user(conn, uid, now)
+            conn.execute(statement)
+
+        await self._run(op, write=True)
 
     async def set_running_apps(self, user_id: str, packages: Sequence[str]) -> None:
         """Mark exactly `packages` as running for the user; every other App as stopped."""

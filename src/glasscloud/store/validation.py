@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from glasscloud.core.records import APP_TYPES, PERMISSION_TYPES
 from glasscloud.protocol.validate import package_name_problem
 from glasscloud.store.errors import StoreError
-from glasscloud.store.records import APP_TYPES, PERMISSION_TYPES
 
 MAX_APP_NAME = 200
 

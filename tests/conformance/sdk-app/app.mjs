@@ -4,6 +4,15 @@
 //   PACKAGE_NAME  package name the App registers as (required)
 //   API_KEY       the App's API key, sent in tpa_connection_init (required)
 //   PORT          HTTP port of the App server (default 7010, the SDK default)
+// Optional behaviour, off unless set (the defaults are an ordinary App):
+//   DASHBOARD_TEXT  write this text as the App's dashboard item in onSession
+//   ONSTOP_CLEANUP  "1": in onStop, before super.onStop, remove the transcription and button
+//                   handlers (calling the unsubscribe functions the SDK returned), as published
+//                   captions Apps do; each removal makes the SDK send a subscription_update
+//   ONSTOP_SETTLE_MS  with ONSTOP_CLEANUP: wait this long after the cleanup before super.onStop
+//                   (an App saving its transcript), so answers to the cleanup can still arrive
+//   STOP_DELAY_MS   wait this long in onStop before cleaning up (an App flushing its state), so
+//                   the session is still open while the stop is in flight
 // The cloud's WebSocket URL is not configured here: it arrives in the session_request webhook.
 //
 // Machine-readable output: one JSON object per line on stdout, always with "event" as the FIRST
@@ -18,6 +27,8 @@
 //   {"event":"disconnected","sessionId":...,"info":...}
 //   {"event":"error","sessionId":...,"error":{...}}
 //   {"event":"stop","sessionId":...,"userId":...,"reason":...}
+//   {"event":"cleanup","sessionId":...,"removed":N}               (ONSTOP_CLEANUP only)
+//   {"event":"stop_done","sessionId":...}                         (ONSTOP_CLEANUP/STOP_DELAY_MS only)
 //   {"event":"shutdown","signal":...}
 //   {"event":"fatal","error":{...}}                              (then exit 1)
 //   {"event":"unhandled_rejection","error":{...}}
@@ -64,6 +75,13 @@ if (!Number.isInteger(PORT) || PORT <= 0 || PORT > 65535) {
   emit("fatal", { error: { message: `invalid PORT ${JSON.stringify(process.env.PORT)}` } });
   process.exit(2);
 }
+const DASHBOARD_TEXT = process.env.DASHBOARD_TEXT || "";
+const ONSTOP_CLEANUP = process.env.ONSTOP_CLEANUP === "1";
+const ONSTOP_SETTLE_MS = Number.parseInt(process.env.ONSTOP_SETTLE_MS || "0", 10) || 0;
+const STOP_DELAY_MS = Number.parseInt(process.env.STOP_DELAY_MS || "0", 10) || 0;
+
+// sessionId -> the unsubscribe functions returned by session.events.on...() (ONSTOP_CLEANUP)
+const handlerCleanups = new Map();
 
 class ConformanceApp extends AppServer {
   async onSession(session, sessionId, userId) {
@@ -87,23 +105,34 @@ class ConformanceApp extends AppServer {
     });
 
     // Each handler registration makes the SDK send a (replacing) subscription_update.
-    session.events.onTranscription((data) => {
+    const offTranscription = session.events.onTranscription((data) => {
       emit("transcription", { sessionId, data });
       session.layouts.showTextWall("You said: " + data.text);
     });
-    session.events.onButtonPress((data) => {
+    const offButton = session.events.onButtonPress((data) => {
       emit("button_press", { sessionId, data });
       session.layouts.showTextWall("Button " + data.buttonId + " " + data.pressType);
     });
+    if (ONSTOP_CLEANUP) handlerCleanups.set(sessionId, [offTranscription, offButton]);
 
     session.layouts.showTextWall("SDK app ready");
+    if (DASHBOARD_TEXT) session.dashboard.content.writeToMain(DASHBOARD_TEXT);
   }
 
   async onStop(sessionId, userId, reason) {
     emit("stop", { sessionId, userId, reason });
+    if (STOP_DELAY_MS > 0) await new Promise((resolve) => setTimeout(resolve, STOP_DELAY_MS));
+    if (ONSTOP_CLEANUP) {
+      const cleanups = handlerCleanups.get(sessionId) || [];
+      handlerCleanups.delete(sessionId);
+      for (const off of cleanups) off();
+      emit("cleanup", { sessionId, removed: cleanups.length });
+      if (ONSTOP_SETTLE_MS > 0) await new Promise((resolve) => setTimeout(resolve, ONSTOP_SETTLE_MS));
+    }
     // The default onStop disconnects the session and drops it from the server's maps; without it
     // the session would linger (and /health would keep counting it).
     await super.onStop(sessionId, userId, reason);
+    if (ONSTOP_CLEANUP || STOP_DELAY_MS > 0) emit("stop_done", { sessionId });
   }
 }
 

@@ -53,3 +53,5 @@ class UserRecord:
     user_id: str
     running_apps: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
+    # What each App last showed (main view, dashboard items), for a restart.
+    display_state: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,59 @@
+"""`glasscloud serve`: run the server with the configuration its flags and environment give."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from glasscloud.cli.options import Commands, add_database
+from glasscloud.server.config import ServerConfig
+from glasscloud.server.config_sources import LOG_LEVELS, ServeFlags, server_config_from
+
+
+def add_commands(commands: Commands) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the server",
+        description="Run the server. Each flag falls back to GLASSCLOUD_<FLAG> "
+        "(e.g. GLASSCLOUD_PORT); the signing secret comes from GLASSCLOUD_SECRET if set, "
+        "else from the database.",
+    )
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", help="port to listen on, 1-65535 (default 8002)")
+    add_database(serve)
+    serve.add_argument("--public-url", help="URL Apps and phones use to reach this server")
+    serve.add_argument("--internal-url", help="URL system Apps use to reach this server")
+    serve.add_argument(
+        "--system-networks",
+        nargs="+",
+        metavar="CIDR",
+        help="networks whose Apps may be system Apps (env: comma-separated; default: "
+        "loopback and private networks)",
+    )
+    serve.add_argument("--log-level", help=f"one of {', '.join(LOG_LEVELS)} (default INFO)")
+    serve.add_argument(
+        "--asr-provider",
+        help="speech recognition for live captions: pocketsphinx (offline), vosk, phone "
+        "(only the phones' own transcription) or a plugin's name (default pocketsphinx when "
+        "installed, else phone; options: GLASSCLOUD_ASR_<PROVIDER>_<KEY>)",
+    )
+    serve.add_argument(
+        "--dashboard-package",
+        help="package name of the system dashboard App (default system.augmentos.dashboard)",
+    )
+    serve.set_defaults(handler=_serve)
+
+
+def server_config(args: argparse.Namespace) -> ServerConfig:
+    """The ServerConfig for `serve`'s parsed flags and the GLASSCLOUD_* environment.
+    Raises ConfigError naming the flag or variable with a bad value."""
+    flags = ServeFlags(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ServeFlags)})
+    return server_config_from(flags)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = server_config(args)
+    from glasscloud.server.run import run_server  # imported late: only serve needs aiohttp
+
+    run_server(config)
+    return 0
