@@ -8,7 +8,7 @@ import pytest
 from glasscloud.core.records import PERMISSION_TYPES
 from glasscloud.protocol import glasses, streams
 from glasscloud.protocol.streams import (
-    RESPONSE_TYPES,
+    REQUEST_RESPONSES,
     STREAM_PERMISSIONS,
     has_permission,
     is_response,
@@ -94,7 +94,7 @@ def test_a_wildcard_subscriber_without_permissions_gets_no_response_or_camera_da
 
 
 def test_responses_are_never_delivered_through_subscriptions():
-    assert {"photo_response", "vps_coordinates"} == RESPONSE_TYPES
+    assert {"photo_response", "vps_coordinates"} == REQUEST_RESPONSES
     assert is_response("photo_response") and is_response("vps_coordinates")
     assert not any(is_response(t) for t in ("button_press", "photo_taken", "*", "transcription"))
 

@@ -130,15 +130,12 @@ WILDCARD_PERMISSION: str | None = None
 # harmless.
 UNKNOWN_STREAM_PERMISSION = ALL
 
-# Answers to one App's request (they carry its `requestId`): delivered only to the App
-# that asked, never through subscriptions, wildcards included. No App can ask yet (photo
-# and VPS requests are answered NOT_SUPPORTED), so today they reach nobody.
-RESPONSE_TYPES = frozenset({"photo_response", "vps_coordinates"})
-
 MEDIA_BASES = frozenset({"audio_chunk", "transcription", "translation"})
 
-# Glasses messages that answer one App's request: they go to the App that asked, never to
-# subscribers (a `*` subscriber with no permissions used to receive every photo).
+# Glasses messages that answer one App's request (they carry its `requestId`): they go to
+# the App that asked, never to subscribers, wildcards included (a `*` subscriber with no
+# permissions used to receive every photo). No App can ask yet (photo and VPS requests are
+# answered NOT_SUPPORTED), so today they reach nobody.
 REQUEST_RESPONSES = frozenset({"photo_response", "vps_coordinates"})
 
 
@@ -175,7 +172,7 @@ def required_permission(key: str) -> str | None:
 def is_response(stream_type: str) -> bool:
     """Whether this type answers one App's request: deliver it to the requester only,
     never to subscribers (by name or wildcard)."""
-    return base_of(stream_type) in RESPONSE_TYPES
+    return base_of(stream_type) in REQUEST_RESPONSES
 
 
 def has_permission(granted: frozenset[str] | set[str], required: str | None) -> bool:
