@@ -49,8 +49,6 @@ from glasscloud.protocol.errors import ProtocolError
 log = logging.getLogger("glasscloud.display")
 
 DEFAULT_DASHBOARD_PACKAGE = "system.augmentos.dashboard"
-
-
 class DisplayManager:
     """Per-session display arbitration and dashboard (the session's display object)."""
 
