@@ -98,6 +98,7 @@ async def start_app(request: web.Request) -> web.Response:
     except TimeoutError:
         result = StartResult(False, package_name, "TIMEOUT", "No outcome in time.")
     if result.success:
+        await server.effects.running_apps_settled(user_id, timings.stop_webhook_timeout)
         return web.json_response(
             {"success": True, "data": {"status": "started", "packageName": package_name}}
         )
@@ -118,6 +119,7 @@ async def stop_app(request: web.Request) -> web.Response:
     session = server.registry.get(user_id)
     if session is None or not session.stop_app(package_name, "user_disabled"):
         return _error(409, "NOT_RUNNING", f"{package_name} is not running for {user_id}.")
+    await server.effects.running_apps_settled(user_id, server.config.timings.stop_webhook_timeout)
     return web.json_response(
         {"success": True, "data": {"status": "stopped", "packageName": package_name}}
     )
