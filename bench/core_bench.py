@@ -51,7 +51,7 @@ class StartAtOnce:
     def save_running_apps(self, user_id: str, packages: list[str]) -> None:
         pass
 
-    def save_display_state(self, user_id: str, state: dict[str, Any]) -> None:
+    def save_resume_state(self, user_id: str, state: dict[str, Any]) -> None:
         pass
 
 

@@ -169,7 +169,11 @@ async def test_glasses_back_before_app_after_sigterm_app_restarted_and_draws(
         "the App draws on the glasses after the restart",
     )
     await again.send(press())
-    await rig.sdk.wait_for("button_press", timeout=5)
+    try:
+        await rig.sdk.wait_for("button_press", timeout=5)
+    except AssertionError:
+        print(rig.report(again))
+        raise
     await expect(rig, again, "display_event", shown("Button main short"), 5, "after a press")
 
     on_session = len(rig.sdk.events_named("session"))

@@ -69,7 +69,7 @@ class RecordingEffects:
     starts: list[StartCall] = field(default_factory=list)
     stops: list[StopCall] = field(default_factory=list)
     running: dict[str, list[str]] = field(default_factory=dict)
-    displays: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resumes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def request_app_start(self, app, user_id, app_session_id, on_outcome) -> None:
         self.starts.append(StartCall(app, user_id, app_session_id, on_outcome))
@@ -80,8 +80,8 @@ class RecordingEffects:
     def save_running_apps(self, user_id: str, packages: list[str]) -> None:
         self.running[user_id] = list(packages)
 
-    def save_display_state(self, user_id: str, state: dict[str, Any]) -> None:
-        self.displays[user_id] = json.loads(json.dumps(state))  # stored as JSON, like the store
+    def save_resume_state(self, user_id: str, state: dict[str, Any]) -> None:
+        self.resumes[user_id] = json.loads(json.dumps(state))  # stored as JSON, like the store
 
 
 def app_record(

@@ -15,6 +15,7 @@ from glasscloud.core.ports import WebhookOutcome
 from glasscloud.core.registry import SessionRegistry
 from glasscloud.core.session import UserSession
 from glasscloud.core.timings import Timings
+from glasscloud.protocol.glasses import decode_glasses_message
 from tests.support.recorders import RecordingConnection, RecordingEffects, app_record
 
 USER = "carol@example.com"
@@ -300,11 +301,28 @@ def test_last_view_is_saved_while_the_app_draws(clock, effects):
     session.handle_app_text(
         app, json.dumps({"type": "dashboard_content_update", "content": "item", "modes": ["main"]})
     )
-    assert effects.displays == {}  # coalesced: not on every frame
+    assert effects.resumes == {}  # coalesced: not on every frame
     clock.advance(Timings().display_save_delay)
-    saved = effects.displays[USER][PKG]
+    saved = effects.resumes[USER][PKG]
     assert saved["main"]["text"] == "hello there"
     assert saved["dashboard"] == {"main": "item"}
+    assert saved["subscriptions"] == ["transcription:en-US"]
     session.stop_app(PKG)  # a stopped App's view is not shown again
     clock.advance(Timings().display_save_delay)
-    assert PKG not in effects.displays[USER]
+    assert PKG not in effects.resumes[USER]
+
+
+def test_a_resumed_app_receives_what_it_subscribed_to_before_it_subscribes_again(clock, effects):
+    """The SDK re-sends its subscriptions a moment after the ack: nothing is lost meanwhile."""
+    saved = {PKG: {**SAVED[PKG], "subscriptions": ["button_press"]}}
+    session = open_session(new_process(clock, effects), saved=saved)
+    glasses = RecordingConnection("glasses")
+    session.attach_glasses(glasses)
+    app = RecordingConnection("app")
+    assert session.bind_app(RECORD, app, {}) is None
+    session.handle_glasses_message(
+        decode_glasses_message(
+            json.dumps({"type": "button_press", "buttonId": "main", "pressType": "short"})
+        )
+    )
+    assert [m["streamType"] for m in app.messages("data_stream")] == ["button_press"]

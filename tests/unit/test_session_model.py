@@ -73,7 +73,7 @@ class SessionModel(RuleBasedStateMachine):
         if for_app is not None and for_app not in running:
             return None
         session, _ = self.registry.get_or_create(USER)
-        session.restore([RECORDS[p] for p in running], self.effects.displays.get(USER, {}))
+        session.restore([RECORDS[p] for p in running], self.effects.resumes.get(USER, {}))
         return session
 
     # ---- rules -----------------------------------------------------------------------
@@ -133,7 +133,7 @@ class SessionModel(RuleBasedStateMachine):
     def process_restarts(self, resumable: bool) -> None:
         """kill -9 or a deploy: every socket is gone; persisted state is what is left."""
         if resumable and self.session is not None:
-            self.session.save_display()  # a graceful stop saves what is shown
+            self.session.save_resume_state()  # a graceful stop saves what is shown
         self._new_process(resumable)
 
     @rule(package=PACKAGES)

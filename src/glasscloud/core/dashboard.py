@@ -2,7 +2,8 @@
 
 The system dashboard App fills four text sections and picks the mode; other Apps each
 contribute one item per mode. The dashboard is rendered into one layout and sent at once
-(never throttled: the client only caches it). Rendering follows reference-behavior.md §7.3.
+(never throttled: the client only caches it). Rendering is the reference cloud's layout
+(docs/display.md).
 
 Fixed against the reference: the rotation order is stable (an App updating its item does
 not reorder the list, so a head-up never skips or repeats an item); an identical render is
@@ -70,7 +71,7 @@ class Dashboard:
         seq = next(self._seq)
         for mode in modes:
             if mode not in self._items:
-                continue  # always_on: stored nowhere, rendering it is disabled (§7.3)
+                continue  # always_on: stored nowhere (the reference cloud never renders it)
             items = self._items[mode]
             item = items.get(package_name)
             if item is None:

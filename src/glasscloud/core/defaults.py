@@ -1,5 +1,5 @@
-"""Defaults the reference cloud uses when it knows nothing better (glasses-protocol.md §4.1,
-reference-behavior.md §6.6)."""
+"""Defaults the reference cloud uses when it knows nothing better: the user's system settings
+and the glasses' capabilities before the phone reports its own."""
 
 from __future__ import annotations
 

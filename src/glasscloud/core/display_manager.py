@@ -6,14 +6,14 @@ now; `_reconcile()` sends it when it differs from what the glasses show, at most
 `display_throttle`. Because only the choice made at send time is ever sent:
 
 - an App's pending request is simply its latest content (one slot per App, newest wins), so
-  nothing stale is sent after newer content of the same App (reference P10b);
-- a stopped App's content is forgotten at once and can never be sent (reference T06, P1);
-- lock and ownership rules are applied when something is actually sent (reference P11);
-- the spacing between two main-view sends is global, not per App (reference P11);
+  nothing stale is sent after newer content of the same App;
+- a stopped App's content is forgotten at once and can never be sent;
+- lock and ownership rules are applied when something is actually sent;
+- the spacing between two main-view sends is global, not per App;
 - lock expiry and content expiry are timers that re-run the choice, so an idle lock holder
-  never blocks the others (reference P3, P12).
+  never blocks the others.
 
-Order of choice (reference-behavior.md §2.3, §2.7, with the fixes of §2.12):
+Order of choice (docs/display.md says where it differs from the reference cloud):
 1. while Apps start: the boot screen;
 2. the background lock holder's content while the lock is valid;
 3. pending requests (never shown yet): the main App's first, then the longest waiting;
@@ -192,7 +192,7 @@ class DisplayManager:
 
     def glasses_connected(self) -> None:
         """After a (re)connect the glasses get the main view (through the throttle) and the
-        dashboard (at once) again: nothing is lost across a reconnect (reference C21)."""
+        dashboard (at once) again: nothing is lost across a reconnect."""
         if self.disposed:
             return
         self.dashboard_view.replay()
@@ -300,7 +300,7 @@ class DisplayManager:
 
     def _claim_lock(self, package_name: str, now: float) -> None:
         """A background App's request takes the free lock, or refreshes its own (the
-        lifetime is not extended, reference §2.3)."""
+        lifetime is not extended, as in the reference cloud)."""
         self._check_lock()
         if self.lock is None:
             self.lock = DisplayLock(package_name, now + self.t.display_lock, now)

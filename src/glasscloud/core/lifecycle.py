@@ -53,8 +53,8 @@ class AppLifecycle:
         self.router = router
         self.display = display
         self._by_conn: dict[Connection, AppSlot] = {}
-        # What each restored App showed before the restart, until it runs again.
-        self._saved_display: dict[str, dict[str, Any]] = {}
+        # What each restored App showed and subscribed to, until it runs again.
+        self._saved: dict[str, dict[str, Any]] = {}
         self.glasses_attached = False
         self.disposed = False
 
@@ -108,7 +108,7 @@ class AppLifecycle:
             return
         self._launch(record, on_result, restarts=0, boot_screen=True)
 
-    def restore(self, records: list[AppRecord], saved_display: dict[str, Any]) -> None:
+    def restore(self, records: list[AppRecord], saved: dict[str, Any]) -> None:
         """The Apps the user ran before this process started (or before the session
         ended): each waits as `resuming` (see the module docstring). Silent: the glasses
         learn of them in their `connection_ack`."""
@@ -121,9 +121,8 @@ class AppLifecycle:
             session_id = app_wire.app_session_id(self.ctx.user_id, package_name)
             slot = AppSlot(record, session_id, AppState.RESUMING, persisted=True, boot_screen=False)
             self.slots[package_name] = slot
-            saved = saved_display.get(package_name)
-            if isinstance(saved, dict):
-                self._saved_display[package_name] = saved
+            if isinstance(app_saved := saved.get(package_name), dict):
+                self._saved[package_name] = app_saved
             wait = self.ctx.services.resume_time_left() if self.ctx.resumable else 0.0
             if wait > 0:
                 slot.start_timer = self.ctx.clock.call_later(
@@ -268,8 +267,11 @@ class AppLifecycle:
         if was is AppState.RESUMING:
             self.display.app_starting(slot.package_name, record.name, False)
         if was in (AppState.LOADING, AppState.RESUMING):
-            saved = self._saved_display.pop(slot.package_name, None)
+            saved = self._saved.pop(slot.package_name, None)
             if saved is not None:
+                # Until the SDK re-sends them, the App gets what it subscribed to before.
+                if isinstance(subscriptions := saved.get("subscriptions"), list):
+                    self.router.update(slot, subscriptions)
                 self.display.restore_state(slot.package_name, saved)
             slot.resolve(StartResult(True, slot.package_name))
             slot.persisted = True
@@ -322,7 +324,7 @@ class AppLifecycle:
         slot.cancel_timers()
         if self.slots.get(slot.package_name) is slot:
             del self.slots[slot.package_name]
-        self._saved_display.pop(slot.package_name, None)
+        self._saved.pop(slot.package_name, None)
         self.router.remove(slot.package_name)
         self.display.app_stopped(slot.package_name)
         change: dict[str, Any] = {
@@ -444,4 +446,4 @@ class AppLifecycle:
                 slot.conn.close(CloseCode.NORMAL, "User session ended")
         self.slots.clear()
         self._by_conn.clear()
-        self._saved_display.clear()
+        self._saved.clear()

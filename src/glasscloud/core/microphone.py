@@ -1,6 +1,6 @@
 """Whether the phone should stream microphone audio, debounced as the reference does:
 the first change is sent at once, then a 1 s window collects further changes and sends the
-final value only if it differs from the last one sent (reference-behavior.md §4.6)."""
+final value only if it differs from the last one sent."""
 
 from __future__ import annotations
 

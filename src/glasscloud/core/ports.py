@@ -68,7 +68,7 @@ class SessionEffects(Protocol):
         """Persist which Apps the user runs, so they come back after a restart."""
         ...
 
-    def save_display_state(self, user_id: str, state: dict[str, Any]) -> None:
+    def save_resume_state(self, user_id: str, state: dict[str, Any]) -> None:
         """Persist what each App last showed (main view and dashboard items), so a restart
         shows it again (`DisplayManager.saved_state`)."""
         ...

@@ -54,4 +54,4 @@ class UserRecord:
     running_apps: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
     # What each App last showed (main view, dashboard items), for a restart.
-    display_state: dict[str, Any] = field(default_factory=dict)
+    resume_state: dict[str, Any] = field(default_factory=dict)

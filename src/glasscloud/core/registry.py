@@ -49,10 +49,10 @@ class SessionRegistry:
         if self.services.resume_time_left():
             self._ended_while_resuming.add(session.user_id)
 
-    def save_displays(self) -> None:
+    def save_resume_states(self) -> None:
         """Persist what every session shows now (at shutdown, before the sockets close)."""
         for session in list(self._sessions.values()):
-            session.save_display()
+            session.save_resume_state()
 
     def __iter__(self) -> Iterator[UserSession]:
         return iter(list(self._sessions.values()))

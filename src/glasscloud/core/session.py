@@ -77,7 +77,7 @@ class UserSession:
                 lambda p: self.lifecycle.app_type(p),
                 user_id=user_id,
                 send_to_app=self._to_app,
-                on_change=self._display_changed,
+                on_change=self._resume_state_changed,
             )
         )
         self.lifecycle = AppLifecycle(self.ctx, slots, self.router, self.display)
@@ -125,20 +125,25 @@ class UserSession:
     def _persist_running(self) -> None:
         self.effects.save_running_apps(self.user_id, self.lifecycle.persisted())
 
-    def _display_changed(self) -> None:
-        """What an App shows changed: persist it soon (coalesced), for a restart."""
+    def _resume_state_changed(self) -> None:
+        """What an App shows, or what it subscribes to, changed: persist it soon
+        (coalesced), so a restart resumes the App with it."""
         if self._save_timer is None and not self.disposed:
             self._save_timer = self.clock.call_later(
-                self.timings.display_save_delay, self.save_display
+                self.timings.display_save_delay, self.save_resume_state
             )
 
-    def save_display(self) -> None:
-        """Persist what each App shows now (also called by the shell at shutdown)."""
+    def save_resume_state(self) -> None:
+        """Persist what each App shows and subscribes to now (also called by the shell at
+        shutdown): `AppLifecycle.restore` gets it back."""
         if self._save_timer is not None:
             self._save_timer.cancel()
             self._save_timer = None
         if not self.disposed:
-            self.effects.save_display_state(self.user_id, self.display.saved_state())
+            state = self.display.saved_state()
+            for package_name, subscriptions in self.subscriptions.as_map().items():
+                state.setdefault(package_name, {})["subscriptions"] = subscriptions
+            self.effects.save_resume_state(self.user_id, state)
 
     # ---- glasses ---------------------------------------------------------------------
 
@@ -178,11 +183,11 @@ class UserSession:
         self.log.info("glasses disconnected; grace period %.0f s", self.timings.glasses_grace)
         self._await_glasses()
 
-    def restore(self, records: list[AppRecord], saved_display: dict[str, Any]) -> None:
+    def restore(self, records: list[AppRecord], saved: dict[str, Any]) -> None:
         """A new session brings back the Apps the user ran (after a restart, or after the
         glasses were away past the grace period); see `AppLifecycle.restore`. A session that
         an App reopened waits one grace period for the glasses, then ends like any other."""
-        self.lifecycle.restore(records, saved_display)
+        self.lifecycle.restore(records, saved)
         if self.glasses is None:
             self._await_glasses()
 
@@ -263,6 +268,7 @@ class UserSession:
             self._broadcast_state()
         if not self.disposed:
             self._mic.subscriptions_changed()
+            self._resume_state_changed()
 
     # ---- end -------------------------------------------------------------------------
 
@@ -272,7 +278,7 @@ class UserSession:
         if self.disposed:
             return
         if self._save_timer is not None:
-            self.save_display()
+            self.save_resume_state()
         self.disposed = True
         if self._grace_timer is not None:
             self._grace_timer.cancel()

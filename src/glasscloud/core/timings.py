@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Timings:
-    """Timing constants (seconds). Defaults are the reference cloud's (reference-behavior.md §1)."""
+    """Timing constants (seconds). Defaults are the reference cloud's where it has one."""
 
     glasses_grace: float = 60.0
     app_start_timeout: float = 5.0
@@ -29,7 +29,7 @@ class Timings:
     subscription_mic_debounce: float = 0.1
     auth_timeout: float = 10.0
     ping_interval: float = 10.0
-    # display arbitration (reference-behavior.md §1, "Display")
+    # display arbitration (docs/display.md)
     display_throttle: float = 0.3
     boot_duration: float = 1.5
     display_lock: float = 10.0

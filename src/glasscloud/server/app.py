@@ -90,6 +90,7 @@ class GlasscloudServer:
         self.web_app = self._build_app()
         self._runner: web.AppRunner | None = None
         self._alive_task: asyncio.Task[None] | None = None
+        self._site: web.TCPSite | None = None
 
     def _build_app(self) -> web.Application:
         app = web.Application(
@@ -137,6 +138,7 @@ class GlasscloudServer:
             reuse_address=True,
         )
         await site.start()
+        self._site = site
         if self.config.port == 0:
             port = self._runner.addresses[0][1]
             self.config = dataclasses.replace(self.config, port=port)
@@ -184,11 +186,16 @@ class GlasscloudServer:
     async def stop(self, timeout: float = 5.0) -> None:
         """Graceful: tell every glasses and App socket we are restarting (they reconnect),
         let queued frames and persistence finish, then close."""
+        if self._site is not None:
+            # No new connections: a client reconnecting at once must reach the next process,
+            # not this one while it drains.
+            await self._site.stop()
+            self._site = None
         await self.liveness.stop()
         await self.revocations.stop()
         if self._alive_task is not None:
             self._alive_task.cancel()
-        self.registry.save_displays()
+        self.registry.save_resume_states()
         for conn in list(self.connections):
             conn.close(CloseCode.SERVICE_RESTART, "Server restarting")
         if self.connections:

@@ -5,6 +5,7 @@ and runs as a task."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -63,7 +64,7 @@ class HttpEffects:
         self._tasks = tasks
         self._http: aiohttp.ClientSession | None = None
         self._running = CoalescedWrites(tasks, store.set_running_apps, "which Apps run")
-        self._display = CoalescedWrites(tasks, store.set_display_state, "what Apps showed")
+        self._display = CoalescedWrites(tasks, store.set_resume_state, "what Apps resume with")
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
@@ -144,8 +145,14 @@ class HttpEffects:
     def save_running_apps(self, user_id: str, packages: list[str]) -> None:
         self._running.write(user_id, list(packages))
 
-    def save_display_state(self, user_id: str, state: dict[str, Any]) -> None:
+    def save_resume_state(self, user_id: str, state: dict[str, Any]) -> None:
         self._display.write(user_id, state)
+
+    async def running_apps_settled(self, user_id: str, timeout: float) -> None:
+        """Wait (bounded) until which Apps the user runs is on disk: a REST answer that
+        says "stopped" must hold across a crash right after it."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._running.settled(user_id), timeout)
 
 
 class CoalescedWrites:
@@ -162,13 +169,19 @@ class CoalescedWrites:
         self._write = write
         self._what = what
         self._wanted: dict[str, Any] = {}
-        self._writers: set[str] = set()
+        self._writers: dict[str, asyncio.Event] = {}  # user -> set when all is written
 
     def write(self, user_id: str, value: Any) -> None:
         self._wanted[user_id] = value
         if user_id not in self._writers:
-            self._writers.add(user_id)
+            self._writers[user_id] = asyncio.Event()
             self._tasks.spawn(self._drain(user_id))
+
+    async def settled(self, user_id: str) -> None:
+        """Return once every value asked for so far for the user is written (or failed)."""
+        done = self._writers.get(user_id)
+        if done is not None:
+            await done.wait()
 
     async def _drain(self, user_id: str) -> None:
         try:
@@ -179,7 +192,7 @@ class CoalescedWrites:
                 except Exception:
                     log.exception("could not persist %s", self._what, extra={"userId": user_id})
         finally:
-            self._writers.discard(user_id)
+            self._writers.pop(user_id).set()
 
 
 def _now_iso() -> str:

@@ -97,6 +97,7 @@ async def start_app(request: web.Request) -> web.Response:
     except TimeoutError:
         result = StartResult(False, package_name, "TIMEOUT", "No outcome in time.")
     if result.success:
+        await server.effects.running_apps_settled(user_id, timings.stop_webhook_timeout)
         return web.json_response(
             {"success": True, "data": {"status": "started", "packageName": package_name}}
         )
@@ -120,6 +121,7 @@ async def stop_app(request: web.Request) -> web.Response:
             request,
             ProtocolError(ErrorCode.NOT_RUNNING, f"{package_name} is not running for {user_id}."),
         )
+    await server.effects.running_apps_settled(user_id, server.config.timings.stop_webhook_timeout)
     return web.json_response(
         {"success": True, "data": {"status": "stopped", "packageName": package_name}}
     )

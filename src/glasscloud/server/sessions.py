@@ -27,5 +27,5 @@ async def open_session(
     records = [r for p in user.running_apps if (r := await server.store.get_app(p)) is not None]
     session, created = server.registry.get_or_create(user_id, user.settings)
     if created:
-        session.restore(records, user.display_state)
+        session.restore(records, user.resume_state)
     return session

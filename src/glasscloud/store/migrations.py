@@ -73,8 +73,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         2,
-        "users.display_state: what each App showed, shown again after a restart",
-        ("ALTER TABLE users ADD COLUMN display_state TEXT NOT NULL DEFAULT '{}'",),
+        "users.resume_state: what each App showed, shown again after a restart",
+        ("ALTER TABLE users ADD COLUMN resume_state TEXT NOT NULL DEFAULT '{}'",),
     ),
 )
 

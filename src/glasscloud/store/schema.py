@@ -41,7 +41,7 @@ users = Table(
     Column("user_id", Text, primary_key=True),  # lower-cased e-mail
     Column("settings", Text, nullable=False),  # JSON object
     Column("created_at", DateTime, nullable=False),
-    Column("display_state", Text, nullable=False),  # JSON: package -> what it showed
+    Column("resume_state", Text, nullable=False),  # JSON: package -> what it showed
 )
 
 # No foreign keys: a user may run or configure a package the store does not know (yet),

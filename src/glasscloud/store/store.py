@@ -34,7 +34,7 @@ from glasscloud.store.urls import parse_database_url
 
 SECRET_META_KEY = "token_secret"
 # What one user's Apps showed is small (a few layouts); a bound keeps a peer from growing it.
-MAX_DISPLAY_STATE_BYTES = 256 * 1024
+MAX_RESUME_STATE_BYTES = 256 * 1024
 
 T = TypeVar("T")
 
@@ -273,7 +273,7 @@ class Store:
     async def get_user(self, user_id: str) -> UserRecord:
         """The user's record; a default (no running apps, no settings) if never stored."""
         uid = validation.user_id(user_id)
-        settings_query = select(users.c.settings, users.c.display_state).where(
+        settings_query = select(users.c.settings, users.c.resume_state).where(
             users.c.user_id == uid
         )
         running_query = (
@@ -288,23 +288,23 @@ class Store:
 
         row, running_apps = await self._run(op)
         settings = json.loads(row.settings) if row is not None and row.settings else {}
-        display = json.loads(row.display_state) if row is not None and row.display_state else {}
+        display = json.loads(row.resume_state) if row is not None and row.resume_state else {}
         return UserRecord(
-            user_id=uid, running_apps=running_apps, settings=settings, display_state=display
+            user_id=uid, running_apps=running_apps, settings=settings, resume_state=display
         )
 
-    async def set_display_state(self, user_id: str, state: dict[str, Any]) -> None:
+    async def set_resume_state(self, user_id: str, state: dict[str, Any]) -> None:
         """Replace what the user's Apps showed (a JSON object, bounded in size)."""
         uid = validation.user_id(user_id)
         encoded = validation.to_json(
-            validation.json_object(state, "display_state"), "display_state"
+            validation.json_object(state, "resume_state"), "resume_state"
         )
-        if len(encoded) > MAX_DISPLAY_STATE_BYTES:
+        if len(encoded) > MAX_RESUME_STATE_BYTES:
             raise StoreError(
-                f"display_state is {len(encoded)} bytes; at most {MAX_DISPLAY_STATE_BYTES} are kept"
+                f"resume_state is {len(encoded)} bytes; at most {MAX_RESUME_STATE_BYTES} are kept"
             )
         now = _now()
-        statement = update(users).where(users.c.user_id == uid).values(display_state=encoded)
+        statement = update(users).where(users.c.user_id == uid).values(resume_state=encoded)
 
         def op(conn: Connection) -> None:
             self._ensure_user(conn, uid, now)
