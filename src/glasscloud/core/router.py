@@ -30,8 +30,8 @@ from glasscloud.protocol.glasses import GlassesMessage, transcription_data
 from glasscloud.protocol.jsonio import encode, iso_timestamp
 from glasscloud.protocol.streams import (
     MICROPHONE,
-    REQUEST_RESPONSES,
     has_permission,
+    is_response,
     parse_subscription,
     required_permission,
     transcription_key,
@@ -71,7 +71,7 @@ class Router:
     def route_glasses_event(self, msg: GlassesMessage) -> None:
         """A validated glasses event that is a stream (not a control message)."""
         kind = msg.type
-        if kind in REQUEST_RESPONSES:
+        if is_response(kind):
             # No App can ask for these yet: they reach nobody rather than every `*`.
             self.ctx.metrics.inc("glasses_responses_unrequested", type=kind)
             return

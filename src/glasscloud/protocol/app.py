@@ -25,8 +25,8 @@ from glasscloud.protocol.validate import (
 VIEWS = frozenset({"main", "dashboard"})
 
 # A display_event's `durationMs` must be a finite number of milliseconds in
-# (0, MAX_DURATION_MS]: one hour, far above any caption or notice, and small enough that
-# the display timer's arithmetic stays exact (docs/decisions.md).
+# [0, MAX_DURATION_MS] (0: shown once, as the reference cloud allows; the top is one hour,
+# far above any caption or notice, and small enough that timer arithmetic stays exact).
 MAX_DURATION_MS = 3_600_000
 
 # Layouts and the string fields each one needs (reference/app-protocol.md §7).
@@ -200,10 +200,10 @@ def validate_display(obj: dict[str, Any]) -> None:
             "view",
         )
     duration = obj.get("durationMs")
-    if duration is not None and not (math.isfinite(duration) and 0 < duration <= MAX_DURATION_MS):
+    if duration is not None and not (math.isfinite(duration) and 0 <= duration <= MAX_DURATION_MS):
         raise ProtocolError(
             ErrorCode.INVALID_FIELD,
-            f"`durationMs` must be a number of milliseconds above 0 and at most "
+            f"`durationMs` must be a number of milliseconds from 0 to "
             f"{MAX_DURATION_MS} (one hour), got {duration!r}.",
             "durationMs",
         )
