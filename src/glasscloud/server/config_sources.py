@@ -46,6 +46,11 @@ class ServeFlags:
     log_level: str | None = None
     asr_provider: str | None = None
     dashboard_package: str | None = None
+    header_timeout: str | None = None
+    keepalive_timeout: str | None = None
+    max_pending_per_address: str | None = None
+    fd_reserve: str | None = None
+    key_check_interval: str | None = None
 
 
 def server_config_from(flags: ServeFlags, environ: Mapping[str, str] | None = None) -> ServerConfig:
@@ -56,9 +61,6 @@ def server_config_from(flags: ServeFlags, environ: Mapping[str, str] | None = No
         raw, label = source.value(name)
         if raw is not None and (value := check(raw, label)) is not None:
             settings[name] = value
-    for name, check in _ENV_SETTINGS:
-        if (raw := _variable(source.environ, name)) is not None:
-            settings[name] = check(raw, "GLASSCLOUD_" + name.upper())
     settings["system_networks"] = _system_networks(source)
     settings.update(_asr_settings(source))
     settings["secret"] = secret_from(source.environ)
@@ -162,11 +164,7 @@ _SIMPLE_SETTINGS: tuple[tuple[str, Callable[[str, str], Any]], ...] = (
     ("internal_url", _http_url),
     ("log_level", _log_level),
     ("dashboard_package", _non_empty),
-)
-
-# Settings read from GLASSCLOUD_<NAME> only (no flags yet): connection admission and the
-# check for keys rotated by another process (docs/decisions.md).
-_ENV_SETTINGS: tuple[tuple[str, Callable[[str, str], Any]], ...] = (
+    # connection admission and the check for keys rotated by another process
     ("header_timeout", _seconds),
     ("keepalive_timeout", _seconds),
     ("max_pending_per_address", _count),
