@@ -75,10 +75,7 @@ class Router:
             # No App can ask for these yet: they reach nobody rather than every `*`.
             self.ctx.metrics.inc("glasses_responses_unrequested", type=kind)
             return
-        if kind == "local_transcription":
-            now_ms = int(self.ctx.clock.wall() * 1000)
-            self.deliver_transcription(transcription_data(msg.obj, now_ms))
-        elif kind == "touch_event":
+        if kind == "touch_event":
             self.deliver("touch_event", msg.text)
             gesture = msg.obj.get("gesture_name")
             if isinstance(gesture, str):
@@ -92,6 +89,10 @@ class Router:
             if kind == "VAD":
                 self.transcription.vad(msg.obj["status"] in (True, "true"))
             self.deliver(kind, msg.text)
+
+    def phone_transcription(self, obj: dict[str, Any]) -> None:
+        """The phone's own `local_transcription`, routed like a recogniser's result."""
+        self.deliver_transcription(transcription_data(obj, int(self.ctx.clock.wall() * 1000)))
 
     def deliver_transcription(self, data: dict[str, Any]) -> None:
         """Route one `transcription` result (from the phone or a recogniser) to the Apps

@@ -1,5 +1,5 @@
 """The App side of the wire (`/app-ws`, webhooks), as `@mentra/sdk` 2.1.29 speaks it
-(reference/app-protocol.md)."""
+(the `@mentra/sdk` App protocol)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ VIEWS = frozenset({"main", "dashboard"})
 # far above any caption or notice, and small enough that timer arithmetic stays exact).
 MAX_DURATION_MS = 3_600_000
 
-# Layouts and the string fields each one needs (reference/app-protocol.md §7).
+# Layouts and the string fields each one needs.
 LAYOUT_FIELDS: dict[str, tuple[str, ...]] = {
     "text_wall": ("text",),
     "double_text_wall": ("topText", "bottomText"),
@@ -81,13 +81,11 @@ _RULES: dict[str, Rules] = {
 
 DASHBOARD_SECTIONS = ("topLeft", "topRight", "bottomLeft", "bottomRight")
 DASHBOARD_MODES = ("main", "expanded")
-# Modes an App may write content for; `always_on` is accepted and not rendered (§7.3).
+# Modes an App may write content for; `always_on` is accepted and not rendered (as in the
+# reference cloud).
 DASHBOARD_CONTENT_MODES = (*DASHBOARD_MODES, "always_on")
 # Layouts a dashboard item may be given as (flattened to text when rendered).
 DASHBOARD_CONTENT_LAYOUTS = ("text_wall", "double_text_wall", "dashboard_card", "reference_card")
-
-KNOWN_TYPES = frozenset(_RULES) | KNOWN_UNSUPPORTED
-
 
 @dataclass(frozen=True, slots=True)
 class AppMessage:

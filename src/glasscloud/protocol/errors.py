@@ -83,7 +83,7 @@ HINTS: dict[ErrorCode, str] = {
     "the socket stays authenticated until it closes.",
     ErrorCode.INVALID_TOKEN: "Get a new core token (glasscloud token EMAIL).",
     ErrorCode.MISSING_TOKEN: "Send `Authorization: Bearer <token>`.",
-    ErrorCode.INVALID_FIELD: "Fix the field named in `field`; see reference/app-protocol.md.",
+    ErrorCode.INVALID_FIELD: "Fix the field named in `field`; the message says what it must be.",
     ErrorCode.UNKNOWN_MESSAGE_TYPE: "Check the `type` string against the protocol.",
     ErrorCode.NOT_SUPPORTED: "This glasscloud version does not implement that message yet.",
     ErrorCode.INVALID_SUBSCRIPTION: "Use a known stream name such as button_press, "

@@ -1,5 +1,5 @@
 """The glasses/phone side of the wire (`/glasses-ws`): decoding what the phone sends and
-building what the cloud sends back. Field names follow reference/glasses-protocol.md."""
+building what the cloud sends back. Field names are the MentraOS phone's."""
 
 from __future__ import annotations
 

@@ -78,7 +78,7 @@ ALL = "ALL"
 
 # The permission every stream needs before an App may receive it (None: anyone may), stated
 # for every base name a subscription can carry and every type the glasses send (see
-# protocol/glasses.py and reference/glasses-protocol.md §3, §11). A unit test keeps it
+# protocol/glasses.py and the MentraOS phone's event list). A unit test keeps it
 # complete. The reference cloud asked only for the first four groups.
 STREAM_PERMISSIONS: Mapping[str, str | None] = MappingProxyType(
     {
@@ -122,7 +122,7 @@ STREAM_PERMISSIONS: Mapping[str, str | None] = MappingProxyType(
 )
 
 # A wildcard (`*`, `all`) subscription needs no permission itself; each stream delivered
-# through it is checked against STREAM_PERMISSIONS (the reference let `*` bypass them, C12).
+# through it is checked against STREAM_PERMISSIONS (the reference cloud let `*` bypass them).
 WILDCARD_PERMISSION: str | None = None
 
 # A type the glasses send that is not in the table (`config`, `video_stream_response`,

@@ -1,5 +1,5 @@
 """When to reconnect after the App socket closes, and how long to wait: the official SDK's
-policy (reference/app-protocol.md §3.6-3.7), with the delays injectable for tests."""
+policy (docs/python-sdk.md), with the delays injectable for tests."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ class ServerConfig:
     system_networks: tuple[str, ...] = DEFAULT_SYSTEM_NETWORKS
     secret: str | None = None
     log_level: str = "INFO"
-    # the system dashboard App (reference-behavior.md §0: the SDK's default, not the cloud's)
+    # the system dashboard App (the SDK's default package, not the reference cloud's)
     dashboard_package: str = "system.augmentos.dashboard"
     timings: Timings = field(default_factory=Timings)
     max_message_bytes: int = 2 * 1024 * 1024

@@ -9,7 +9,7 @@ while no App is connected).
 
 A revoked socket gets `tpa_connection_error` with `API_KEY_ROTATED` and is closed with 1000:
 the SDK reports the error, runs `onStop` and does not reconnect with the dead key (1008 would
-leave a zombie session inside the SDK, app-protocol.md §3.6). The core sees an ordinary App
+leave a zombie session inside the SDK). The core sees an ordinary App
 close; its grace and restart rules decide what comes next (a restart reaches an App server
 that now holds the new key).
 """
