@@ -19,8 +19,8 @@ import aiohttp
 from glasscloud.auth.app_tokens import issue_developer_token
 from glasscloud.auth.tokens import issue_core_token
 from glasscloud.server.run import start_server, stop_server
-from tests.conftest import http_base, make_config, token_for, ws_base
 from tests.support.clients import FrameInbox, connect_glasses
+from tests.support.servers import http_base, make_config, token_for, ws_base
 
 USER = "patient@example.com"
 PARTIAL_HEAD = b"GET /health HTTP/1.1\r\nHost: glasscloud\r\n"

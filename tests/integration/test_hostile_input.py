@@ -10,8 +10,9 @@ import pytest
 
 from glasscloud.auth.app_tokens import issue_developer_token
 from glasscloud.protocol.jsonio import MAX_JSON_DEPTH
-from tests.conftest import glasses_starting, http_base, register_app, token_for, ws_base
 from tests.support.clients import FrameInbox, connect_glasses
+from tests.support.scenarios import glasses_starting, register_app
+from tests.support.servers import http_base, token_for, ws_base
 
 USER = "hostile@example.com"
 DEEP = "[" * 1000 + "]" * 1000  # ~2 KB

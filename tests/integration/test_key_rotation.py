@@ -9,24 +9,16 @@ import asyncio
 from glasscloud.auth.app_tokens import issue_app_token, issue_developer_token
 from glasscloud.server.run import start_server, stop_server
 from glasscloud.store.store import Store
-from tests.conftest import glasses_starting, http_base, make_config, register_app, ws_base
 from tests.support.clients import FrameInbox
+from tests.support.scenarios import running_app
+from tests.support.servers import http_base, make_config, ws_base
 
 USER = "rotating@example.com"
 
 
-async def running_app(server, http, package="com.example.rot"):
-    app = await register_app(server, http, package)
-    glasses = await glasses_starting(server, http, package, USER)
-    await glasses.wait_for(
-        "app_state_change", lambda m: m.get("state") == "running" and m["packageName"] == package
-    )
-    return app, glasses
-
-
 async def test_rotation_through_the_developer_api_closes_old_sockets_at_once(server, http):
-    app, glasses = await running_app(server, http)
-    other, _ = await running_app(server, http, "com.example.other")
+    app, glasses = await running_app(server, http, "com.example.rot", USER)
+    other, _ = await running_app(server, http, "com.example.other", USER)
     inbox = app.inboxes[USER]
     dev = {"Authorization": f"Bearer {issue_developer_token(server.secret, 'dev@example.com')}"}
     async with http.post(
@@ -50,7 +42,7 @@ async def test_rotation_by_another_process_is_noticed_within_the_interval(tmp_pa
     the App's session from the init-authenticated one."""
     server = await start_server(make_config(tmp_path, key_check_interval=0.2))
     try:
-        app, glasses = await running_app(server, http)
+        app, glasses = await running_app(server, http, "com.example.rot", USER)
         token = issue_app_token(server.secret, app.package, 1)
         ws = await http.ws_connect(
             f"{ws_base(server)}/app-ws",
