@@ -11,8 +11,8 @@ Rules, in the order they are applied:
 - a wildcard subscriber (`*`, `all`) receives an event only if its permissions cover that
   event's stream (a wildcard is no way around permissions), and never an event it also has
   an exact subscription for (no duplicates);
-- the answer to a request (a photo, a position fix) goes only to the App that asked: such
-  types are never routed through subscriptions;
+- the answer to a request (a photo, a position fix) goes only to the App that asked
+  (`core.requests`), if it may see it: such types are never routed through subscriptions;
 - one rejected `subscription_update` costs the App one error frame, whatever its size.
 """
 
@@ -23,6 +23,7 @@ from typing import Any
 
 from glasscloud.core.apps import AppSlot
 from glasscloud.core.context import SessionContext
+from glasscloud.core.requests import PendingRequests
 from glasscloud.core.subscriptions import SubscriptionIndex
 from glasscloud.protocol import app as app_wire
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
@@ -58,6 +59,8 @@ class Router:
         self.ctx = ctx
         self.slots = slots
         self.subscriptions = SubscriptionIndex()
+        # Requests Apps made of the glasses; an answer goes only to the App that asked.
+        self.requests = PendingRequests(ctx.clock)
         self._on_change = on_change
         self._wanted_languages: set[str] = set()
         factory = ctx.services.transcription_factory
@@ -72,8 +75,7 @@ class Router:
         """A validated glasses event that is a stream (not a control message)."""
         kind = msg.type
         if is_response(kind):
-            # No App can ask for these yet: they reach nobody rather than every `*`.
-            self.ctx.metrics.inc("glasses_responses_unrequested", type=kind)
+            self._answer(msg)
             return
         if kind == "touch_event":
             self.deliver("touch_event", msg.text)
@@ -89,6 +91,22 @@ class Router:
             if kind == "VAD":
                 self.transcription.vad(msg.obj["status"] in (True, "true"))
             self.deliver(kind, msg.text)
+
+    def _answer(self, msg: GlassesMessage) -> None:
+        """An answer to one App's request: to that App, if it still runs and may see it
+        (its permission is checked again); never to subscribers."""
+        pending = self.requests.resolve(msg.obj.get("requestId"))
+        slot = self.slots.get(pending.package_name) if pending is not None else None
+        if slot is None or not slot.live:
+            self.ctx.metrics.inc("glasses_responses_unrequested", type=msg.type)
+            return
+        if not has_permission(slot.permissions, required_permission(msg.type)):
+            self.ctx.metrics.inc("permission_denials")
+            return
+        slot.conn.send_text(  # type: ignore[union-attr]
+            app_wire.data_stream_frame(slot.prefix(msg.type), msg.text, self.ctx.timestamp())
+        )
+        self.ctx.metrics.inc("app_deliveries")
 
     def phone_transcription(self, obj: dict[str, Any]) -> None:
         """The phone's own `local_transcription`, routed like a recogniser's result."""
@@ -215,7 +233,9 @@ class Router:
             self.changed(broadcast=True)
 
     def remove(self, package_name: str) -> None:
-        """The App is no longer running: it receives nothing until it subscribes again."""
+        """The App is no longer running: it receives nothing until it subscribes again, and
+        what it asked of the glasses ends."""
+        self.requests.drop_app(package_name)
         if self.subscriptions.remove(package_name):
             self.changed(broadcast=False)
 
@@ -253,6 +273,7 @@ class Router:
         return data
 
     def dispose(self) -> None:
+        self.requests.drop_all("session_ended")
         self.subscriptions.clear()
         self.transcription.dispose()
 

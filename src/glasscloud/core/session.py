@@ -177,6 +177,7 @@ class UserSession:
         self.glasses = None
         self.lifecycle.on_glasses_detached()
         self.router.transcription.glasses_disconnected()
+        self.router.requests.drop_all("glasses_gone")  # no answer can come now
         self.log.info("glasses disconnected; grace period %.0f s", self.timings.glasses_grace)
         self._await_glasses()
 
