@@ -40,10 +40,6 @@ class UserSession:
     ) -> None:
         self.user_id = user_id
         self.services = services
-        self.clock = services.clock
-        self.timings = services.timings
-        self.metrics = services.metrics
-        self.effects = services.effects
         self.system_settings = {**DEFAULT_SYSTEM_SETTINGS, **(system_settings or {})}
         self.glasses: Connection | None = None
         self.disposed = False
@@ -66,8 +62,8 @@ class UserSession:
         self.router = Router(self.ctx, slots, self._subscriptions_changed)
         self.display = services.display_factory(
             DisplayContext(
-                self.clock,
-                self.timings,
+                self.services.clock,
+                self.services.timings,
                 self._to_glasses,
                 lambda p: self.lifecycle.is_running(p),
                 self.ctx.timestamp,
@@ -87,7 +83,7 @@ class UserSession:
 
     def _to_glasses(self, text: str) -> None:
         if self.glasses is None:
-            self.metrics.inc("glasses_sends_dropped", reason="disconnected")
+            self.services.metrics.inc("glasses_sends_dropped", reason="disconnected")
             return
         self.glasses.send_text(text)
 
@@ -120,14 +116,14 @@ class UserSession:
         )
 
     def _persist_running(self) -> None:
-        self.effects.save_running_apps(self.user_id, self.lifecycle.persisted())
+        self.services.effects.save_running_apps(self.user_id, self.lifecycle.persisted())
 
     def _resume_state_changed(self) -> None:
         """What an App shows, or what it subscribes to, changed: persist it soon
         (coalesced), so a restart resumes the App with it."""
         if self._save_timer is None and not self.disposed:
-            self._save_timer = self.clock.call_later(
-                self.timings.display_save_delay, self.save_resume_state
+            self._save_timer = self.services.clock.call_later(
+                self.services.timings.display_save_delay, self.save_resume_state
             )
 
     def save_resume_state(self) -> None:
@@ -140,7 +136,7 @@ class UserSession:
             state = self.display.saved_state()
             for package_name, subscriptions in self.subscriptions.as_map().items():
                 state.setdefault(package_name, {})["subscriptions"] = subscriptions
-            self.effects.save_resume_state(self.user_id, state)
+            self.services.effects.save_resume_state(self.user_id, state)
 
     # ---- glasses ---------------------------------------------------------------------
 
@@ -178,7 +174,9 @@ class UserSession:
         self.lifecycle.on_glasses_detached()
         self.router.transcription.glasses_disconnected()
         self.router.requests.drop_all("glasses_gone")  # no answer can come now
-        self.log.info("glasses disconnected; grace period %.0f s", self.timings.glasses_grace)
+        self.log.info(
+            "glasses disconnected; grace period %.0f s", self.services.timings.glasses_grace
+        )
         self._await_glasses()
 
     def restore(self, records: list[AppRecord], saved: dict[str, Any]) -> None:
@@ -191,8 +189,8 @@ class UserSession:
 
     def _await_glasses(self) -> None:
         if self._grace_timer is None and not self.disposed:
-            self._grace_timer = self.clock.call_later(
-                self.timings.glasses_grace, self._grace_expired
+            self._grace_timer = self.services.clock.call_later(
+                self.services.timings.glasses_grace, self._grace_expired
             )
 
     def _grace_expired(self) -> None:
