@@ -37,6 +37,11 @@ class ErrorCode(StrEnum):
     MESSAGE_TOO_LARGE = "MESSAGE_TOO_LARGE"
     SESSION_REPLACED = "SESSION_REPLACED"
     ALREADY_AUTHENTICATED = "ALREADY_AUTHENTICATED"
+    # Platform services (Simple Storage, webview sign-in, App-to-App messages).
+    STORAGE_VALUE_TOO_LARGE = "STORAGE_VALUE_TOO_LARGE"
+    STORAGE_QUOTA_EXCEEDED = "STORAGE_QUOTA_EXCEEDED"
+    WEBVIEW_TOKEN_INVALID = "WEBVIEW_TOKEN_INVALID"
+    USER_NOT_REACHABLE = "USER_NOT_REACHABLE"
 
 
 class ProtocolError(Exception):
@@ -96,6 +101,13 @@ HINTS: dict[ErrorCode, str] = {
     ErrorCode.MESSAGE_TOO_LARGE: "Keep each frame under the server's size limit.",
     ErrorCode.SESSION_REPLACED: "Another connection signed in as this user; reconnect to take "
     "over again.",
+    ErrorCode.STORAGE_VALUE_TOO_LARGE: "Keep each Simple Storage value under 100,000 "
+    "characters; put large data in your own storage.",
+    ErrorCode.STORAGE_QUOTA_EXCEEDED: "Delete unused keys: an App keeps at most 1 MiB per user.",
+    ErrorCode.WEBVIEW_TOKEN_INVALID: "Temporary tokens work once, for about a minute, for the "
+    "App they were issued for; reopen the webview from the phone.",
+    ErrorCode.USER_NOT_REACHABLE: "Only users whose session runs this App right now can be "
+    "messaged; see app_user_discovery.",
 }
 
 # HTTP status of a refusal before the WebSocket upgrade.
@@ -115,6 +127,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.MALFORMED_MESSAGE: 400,
     ErrorCode.TOO_MANY_CONNECTIONS: 429,
     ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.STORAGE_VALUE_TOO_LARGE: 413,
+    ErrorCode.STORAGE_QUOTA_EXCEEDED: 413,
+    ErrorCode.WEBVIEW_TOKEN_INVALID: 401,
 }
 
 

@@ -20,6 +20,7 @@ from glasscloud.core.metrics import Metrics
 from glasscloud.core.registry import SessionRegistry
 from glasscloud.protocol.close_codes import CloseCode
 from glasscloud.server import app_servers, app_ws, dev_api, glasses_ws, rest
+from glasscloud.server import public_api, storage_api, webview_auth
 from glasscloud.server.clock import LoopClock
 from glasscloud.server.config import ServerConfig
 from glasscloud.server.connection import ConnectionStats, WsConnection
@@ -84,6 +85,9 @@ class GlasscloudServer:
         rest.add_routes(app)
         dev_api.add_routes(app)
         app_servers.add_routes(app)
+        storage_api.add_routes(app)
+        webview_auth.add_routes(app)
+        public_api.add_routes(app)
         return app
 
     def connection_closed(self, conn: WsConnection, user_id: str | None) -> None:
