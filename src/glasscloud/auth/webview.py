@@ -58,9 +58,7 @@ def public_key_pem(private_pem: str) -> str:
     key = serialization.load_pem_private_key(private_pem.encode("ascii"), password=None)
     return (
         key.public_key()
-        .public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode("ascii")
     )
 

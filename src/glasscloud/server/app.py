@@ -19,8 +19,16 @@ from glasscloud.core.display_manager import DisplayManager
 from glasscloud.core.metrics import Metrics
 from glasscloud.core.registry import SessionRegistry
 from glasscloud.protocol.close_codes import CloseCode
-from glasscloud.server import app_servers, app_ws, dev_api, glasses_ws, rest
-from glasscloud.server import public_api, storage_api, webview_auth
+from glasscloud.server import (
+    app_servers,
+    app_ws,
+    dev_api,
+    glasses_ws,
+    public_api,
+    rest,
+    storage_api,
+    webview_auth,
+)
 from glasscloud.server.clock import LoopClock
 from glasscloud.server.config import ServerConfig
 from glasscloud.server.connection import ConnectionStats, WsConnection

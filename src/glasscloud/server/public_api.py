@@ -1,12 +1,12 @@
 """Public App information the SDK reads without credentials.
 
-    GET /api/public/permissions/{packageName} -> {packageName, permissions: [{type, description}]}
-        (the SDK's permission warnings read `permissions[].type`)
-    GET /api/instructions?packageName=&userId= -> {success, instructions: string|null}
-        (`session.getInstructions()` reads `instructions`)
-    GET /api/sdk/version -> {success, data: {latest, required}}
-        (AppServer.start() reads `data.latest`; 2.1.29 asks api.mentra.glass itself, so this
-        answers other clients and later SDKs)
+GET /api/public/permissions/{packageName} -> {packageName, permissions: [{type, description}]}
+    (the SDK's permission warnings read `permissions[].type`)
+GET /api/instructions?packageName=&userId= -> {success, instructions: string|null}
+    (`session.getInstructions()` reads `instructions`)
+GET /api/sdk/version -> {success, data: {latest, required}}
+    (AppServer.start() reads `data.latest`; 2.1.29 asks api.mentra.glass itself, so this
+    answers other clients and later SDKs)
 """
 
 from __future__ import annotations

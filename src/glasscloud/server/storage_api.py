@@ -47,7 +47,9 @@ def _user(request: web.Request) -> str:
     try:
         return validation.user_id(request.match_info["userId"])
     except StoreError:
-        raise Refusal(400, ErrorCode.INVALID_FIELD, "The userId in the path is empty.", "userId")
+        raise Refusal(
+            400, ErrorCode.INVALID_FIELD, "The userId in the path is empty.", "userId"
+        ) from None
 
 
 def _key(request: web.Request) -> str:
@@ -62,7 +64,9 @@ async def _store_batch(request: web.Request, package: str, user: str, data: obje
         return await server_of(request).store.storage_put(package, user, data)  # type: ignore[arg-type]
     except StorageLimit as error:
         server_of(request).metrics.inc("storage_refused", code=error.code)
-        raise Refusal(_STATUS.get(error.code, 400), error.code, error.message, error.field)
+        raise Refusal(
+            _STATUS.get(error.code, 400), error.code, error.message, error.field
+        ) from None
 
 
 @refusals
@@ -121,7 +125,5 @@ async def delete_one(request: web.Request) -> web.Response:
 @refusals
 async def clear(request: web.Request) -> web.Response:
     app = await app_from_package_key(request)
-    deleted = await server_of(request).store.storage_delete(
-        app.package_name, _user(request), None
-    )
+    deleted = await server_of(request).store.storage_delete(app.package_name, _user(request), None)
     return web.json_response({"success": True, "data": {"deleted": deleted}})

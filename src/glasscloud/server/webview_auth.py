@@ -3,7 +3,7 @@
 The phone (core token):
     POST /api/auth/generate-webview-token              {packageName} -> {success, token}
     POST /api/auth/generate-webview-signed-user-token  {packageName} -> {success, token}
-    POST /api/auth/hash-with-api-key                   {stringToHash, packageName} -> {success, hash}
+    POST /api/auth/hash-with-api-key   {stringToHash, packageName} -> {success, hash}
 The App's server (the SDK's createAuthMiddleware, `Authorization: Bearer <apiKey>`):
     POST /api/auth/exchange-user-token  {aos_temp_token, packageName} -> {success, userId}
 An App operator (no auth; the key is public):
@@ -53,9 +53,7 @@ class _KeyPair:
                     loop = asyncio.get_running_loop()
                     # Key generation takes ~50-200 ms of CPU: off the event loop.
                     fresh = await loop.run_in_executor(None, webview.generate_private_key_pem)
-                    pem = await store.get_or_create_meta(
-                        webview.USER_TOKEN_KEY_META, lambda: fresh
-                    )
+                    pem = await store.get_or_create_meta(webview.USER_TOKEN_KEY_META, lambda: fresh)
                     self.public_pem = webview.public_key_pem(pem)
                     self.private_pem = pem
         assert self.private_pem is not None and self.public_pem is not None

@@ -157,9 +157,7 @@ class AppDataStore:
 
         def op(conn: Connection) -> int:
             sizes = dict(
-                conn.execute(
-                    select(app_storage.c.key, app_storage.c.size).where(*scope)
-                ).all()
+                conn.execute(select(app_storage.c.key, app_storage.c.size).where(*scope)).all()
             )
             for key, value in entries.items():
                 sizes[key] = entry_size(key, value)
