@@ -20,6 +20,7 @@ from glasscloud.core.metrics import Metrics
 from glasscloud.core.registry import SessionRegistry
 from glasscloud.protocol.close_codes import CloseCode
 from glasscloud.server import (
+    app_comms,
     app_servers,
     app_ws,
     dev_api,
@@ -96,6 +97,7 @@ class GlasscloudServer:
         storage_api.add_routes(app)
         webview_auth.add_routes(app)
         public_api.add_routes(app)
+        app_comms.add_routes(app)
         return app
 
     def connection_closed(self, conn: WsConnection, user_id: str | None) -> None:
