@@ -325,3 +325,27 @@ async def test_public_permissions_instructions_and_version(server, http, keys):
     assert (status, body) == (200, {"success": True, "instructions": None})
     status, body = await call(http, "GET", f"{http_base(server)}/api/instructions?packageName=x")
     assert status == 404
+
+
+# ---- App communication ---------------------------------------------------------------------
+
+
+async def test_discover_users_route(server, http, keys):
+    url = f"{http_base(server)}/api/app-communication/discover-users"
+    auth = {"Authorization": f"Bearer {keys[A]}"}
+    status, body = await call(http, "POST", url, headers=auth, json={"packageName": A})
+    assert (status, body) == (200, {"users": [], "totalUsers": 0})
+    for payload, code, field in (
+        ({}, "INVALID_FIELD", "packageName"),
+        ({"packageName": A, "userId": 5}, "INVALID_FIELD", "userId"),
+        ({"packageName": A, "includeUserProfiles": "yes"}, "INVALID_FIELD", "includeUserProfiles"),
+    ):
+        status, body = await call(http, "POST", url, headers=auth, json=payload)
+        assert (status, body["error"]["code"], body["error"]["field"]) == (400, code, field)
+    # B's key naming A, and no key at all
+    status, body = await call(
+        http, "POST", url, headers={"Authorization": f"Bearer {keys[B]}"}, json={"packageName": A}
+    )
+    assert (status, body["error"]["code"]) == (401, "INVALID_API_KEY")
+    status, body = await call(http, "POST", url, json={"packageName": A})
+    assert (status, body["error"]["code"]) == (401, "MISSING_TOKEN")
