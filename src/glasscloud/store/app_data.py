@@ -219,14 +219,15 @@ class AppDataStore:
     async def add_webview_token(
         self, token: str, user_id: str, package_name: str, expires_at: float
     ) -> None:
-        """Keep a temporary token (its digest), and forget the expired ones."""
+        """Keep a temporary token (its digest; `expires_at` in wall seconds, kept as
+        milliseconds), and forget the expired ones."""
         statement = self._insert(webview_tokens).values(
             token_hash=token_digest(token),
             user_id=user_id,
             package_name=package_name,
-            expires_at=expires_at,
+            expires_at=int(expires_at * 1000),
         )
-        sweep = delete(webview_tokens).where(webview_tokens.c.expires_at < time.time())
+        sweep = delete(webview_tokens).where(webview_tokens.c.expires_at < int(time.time() * 1000))
 
         def op(conn: Connection) -> None:
             conn.execute(sweep)
@@ -246,7 +247,7 @@ class AppDataStore:
             if row is None:
                 return None
             conn.execute(statement)
-            if row.expires_at < now:
+            if row.expires_at < now * 1000:
                 return None
             return WebviewGrant(row.user_id, row.package_name)
 

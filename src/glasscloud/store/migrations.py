@@ -93,7 +93,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 token_hash TEXT NOT NULL PRIMARY KEY,
                 user_id TEXT NOT NULL,
                 package_name TEXT NOT NULL,
-                expires_at REAL NOT NULL
+                expires_at BIGINT NOT NULL
             )""",
             "CREATE INDEX ix_webview_tokens_expires ON webview_tokens (expires_at)",
         ),

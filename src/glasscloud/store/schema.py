@@ -7,10 +7,10 @@ Timestamps are naive UTC datetimes (TIMESTAMP without time zone on both).
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
-    Float,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -79,7 +79,7 @@ webview_tokens = Table(
     Column("token_hash", Text, primary_key=True),
     Column("user_id", Text, nullable=False),
     Column("package_name", Text, nullable=False),
-    Column("expires_at", Float, nullable=False),  # wall-clock seconds
+    Column("expires_at", BigInteger, nullable=False),  # wall-clock milliseconds
 )
 
 server_meta = Table(
