@@ -26,9 +26,9 @@ async def test_storage_is_keyed_by_package_user_and_key(store):
 
 async def test_a_batch_over_the_quota_stores_nothing(store):
     await store.storage_put("a", "u", {"small": "x"})
-    half = "y" * (MAX_TOTAL_BYTES // 2)
+    batch = {f"k{i}": "y" * 99_000 for i in range(MAX_TOTAL_BYTES // 99_000 + 1)}
     with pytest.raises(StorageLimit) as refused:
-        await store.storage_put("a", "u", {"one": half, "two": half})
+        await store.storage_put("a", "u", batch)
     assert refused.value.code == "STORAGE_QUOTA_EXCEEDED"
     assert await store.storage_get_all("a", "u") == {"small": "x"}
     assert await store.storage_usage("a", "u") == len("small") + 1
