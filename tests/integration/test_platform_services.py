@@ -9,7 +9,7 @@ import time
 import pytest
 
 from glasscloud.auth import webview
-from tests.conftest import http_base, token_for
+from tests.conftest import glasses_starting, http_base, register_app, token_for
 
 A, B = "com.example.alpha", "com.example.beta"
 ALICE, BOB = "alice@example.com", "bob@example.com"
@@ -349,3 +349,28 @@ async def test_discover_users_route(server, http, keys):
     assert (status, body["error"]["code"]) == (401, "INVALID_API_KEY")
     status, body = await call(http, "POST", url, json={"packageName": A})
     assert (status, body["error"]["code"]) == (401, "MISSING_TOKEN")
+
+
+async def test_app_messages_over_real_sockets_bad_input_and_rate_limit(server, http):
+    package = "com.example.chat"
+    app = await register_app(server, http, package)
+    glasses = []
+    for user in (ALICE, BOB):
+        glasses.append(await glasses_starting(server, http, package, user))
+        await glasses[-1].wait_for("app_state_change", lambda m: m.get("state") == "running")
+    alice, bob = app.inboxes[ALICE], app.inboxes[BOB]
+    await alice.send({"type": "app_direct_message", "payload": {"x": 1}})
+    error = await alice.wait_for("tpa_connection_error")
+    assert (error["code"], error["field"]) == ("INVALID_FIELD", "targetUserId")
+    assert "targetUserId" in error["message"]
+    hub = server.registry.services.app_comms
+    for i in range(hub.burst + 3):
+        await alice.send({"type": "app_broadcast_message", "payload": i, "messageId": f"m{i}"})
+    limited = await alice.wait_for("tpa_connection_error", lambda m: m["code"] == "RATE_LIMITED")
+    assert limited["field"] == "type" and limited["hint"]
+    last = await bob.wait_for("app_message_received", lambda m: m["payload"] == hub.burst - 1)
+    assert last["senderUserId"] == ALICE
+    assert server.metrics.get("app_comms_refused", code="RATE_LIMITED") >= 1
+    for one in glasses:
+        await one.close()
+    await app.stop()
