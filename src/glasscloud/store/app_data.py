@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import Connection
 
 from glasscloud.store import validation
@@ -156,6 +156,13 @@ class AppDataStore:
         now = _now()
 
         def op(conn: Connection) -> int:
+            if conn.dialect.name == "postgresql":
+                # Serialise writers of one (package, user), so two batches cannot both pass
+                # the quota check (SQLite's BEGIN IMMEDIATE already holds the write lock).
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:scope))"),
+                    {"scope": f"app_storage/{package_name}/{uid}"},
+                )
             sizes = dict(
                 conn.execute(select(app_storage.c.key, app_storage.c.size).where(*scope)).all()
             )
