@@ -13,8 +13,8 @@ from glasscloud.auth.apikeys import hash_api_key
 from glasscloud.auth.webview import hash_with_key_hash
 from tests.conformance.sdk_app import SdkApp
 from tests.conformance.test_sdk_app import PACKAGE, USER, free_port, start_through_glasses
-from tests.conftest import http_base, token_for, ws_base
 from tests.support.clients import connect_glasses
+from tests.support.servers import http_base, token_for, ws_base
 
 BOB = "bob-reader@example.com"
 

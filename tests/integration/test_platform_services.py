@@ -9,7 +9,8 @@ import time
 import pytest
 
 from glasscloud.auth import webview
-from tests.conftest import glasses_starting, http_base, register_app, token_for
+from tests.support.scenarios import glasses_starting, register_app
+from tests.support.servers import http_base, token_for
 
 A, B = "com.example.alpha", "com.example.beta"
 ALICE, BOB = "alice@example.com", "bob@example.com"

@@ -10,9 +10,9 @@ import pytest
 from glasscloud.sdk import AppServer
 from glasscloud.sdk.storage import StorageError
 from glasscloud.sdk.webview import cloud_url_checksum, verify_frontend_token, webview_user
-from tests.conftest import http_base, token_for, ws_base
 from tests.integration.test_sdk_examples import serve
 from tests.support.clients import connect_glasses
+from tests.support.servers import http_base, token_for, ws_base
 
 PACKAGE = "com.example.pyplatform"
 ALICE, BOB = "alice@example.com", "bob@example.com"

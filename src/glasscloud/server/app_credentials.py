@@ -17,37 +17,39 @@ from typing import Any
 from aiohttp import web
 
 from glasscloud.auth.apikeys import verify_api_key
+from glasscloud.core.metrics import Metrics
 from glasscloud.core.records import AppRecord
-from glasscloud.protocol.errors import HINTS, ErrorCode
+from glasscloud.protocol.errors import ErrorCode, ProtocolError
+from glasscloud.protocol.jsonio import decode_body
+from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.request_context import bearer_token, server_of
 
 
 class Refusal(Exception):
-    """Raised by the helpers below; `response()` is what the handler answers."""
+    """Raised by the helpers below; `response()` is what the handler answers (the phone
+    envelope of server/http_errors.py, with the field)."""
 
     def __init__(
         self, status: int, code: ErrorCode | str, message: str, field: str | None = None
     ) -> None:
         super().__init__(message)
         self.status = status
-        self.code = str(code)
-        self.message = message
-        self.field = field
+        self.error = ProtocolError(ErrorCode(code), message, field)
 
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.field:
-            error["field"] = self.field
-        try:
-            advice = HINTS.get(ErrorCode(self.code))
-        except ValueError:
-            advice = None
-        if advice:
-            error["hint"] = advice
-        return {"success": False, "error": error}
+    @property
+    def code(self) -> str:
+        return self.error.code.value
 
-    def response(self) -> web.Response:
-        return web.json_response(self.body(), status=self.status)
+    @property
+    def message(self) -> str:
+        return self.error.message
+
+    @property
+    def field(self) -> str | None:
+        return self.error.field
+
+    def response(self, metrics: Metrics | None = None) -> web.Response:
+        return error_response(self.error, Envelope.PHONE, metrics, self.status)
 
 
 def refusals(handler: Any) -> Any:
@@ -57,7 +59,7 @@ def refusals(handler: Any) -> Any:
         try:
             return await handler(request)
         except Refusal as refusal:
-            return refusal.response()
+            return refusal.response(server_of(request).metrics)
 
     wrapped.__name__ = handler.__name__
     wrapped.__doc__ = handler.__doc__
@@ -65,16 +67,11 @@ def refusals(handler: Any) -> Any:
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object, or a 400 MALFORMED_MESSAGE."""
+    """The body as a JSON object (depth-limited, as every body), or a 400 MALFORMED_MESSAGE."""
     try:
-        body = await request.json()
-    except ValueError:
-        raise Refusal(
-            400, ErrorCode.MALFORMED_MESSAGE, "The body must be a JSON object.", "body"
-        ) from None
-    if not isinstance(body, dict):
-        raise Refusal(400, ErrorCode.MALFORMED_MESSAGE, "The body must be a JSON object.", "body")
-    return body
+        return decode_body(await request.read())
+    except ProtocolError as error:
+        raise Refusal(400, error.code, error.message, "body") from None
 
 
 def string_field(body: dict[str, Any], name: str, max_len: int = 2048) -> str:
