@@ -177,6 +177,7 @@ async def exchange_user_token(request: web.Request) -> web.Response:
                 "aos_temp_token",
             )
     except Refusal as refusal:
+        server_of(request).metrics.inc("http_errors", code=refusal.code)
         body = {"success": False, "error": refusal.message, "code": refusal.code}
         if refusal.field:
             body["field"] = refusal.field
