@@ -10,7 +10,7 @@ import pytest
 
 from glasscloud.auth import webview
 from tests.support.scenarios import glasses_starting, register_app
-from tests.support.servers import http_base, token_for
+from tests.support.servers import http_base, serving, token_for
 
 A, B = "com.example.alpha", "com.example.beta"
 ALICE, BOB = "alice@example.com", "bob@example.com"
@@ -375,3 +375,33 @@ async def test_app_messages_over_real_sockets_bad_input_and_rate_limit(server, h
     for one in glasses:
         await one.close()
     await app.stop()
+
+
+async def test_webview_params_give_the_phone_the_public_url_and_its_checksum(tmp_path, http):
+    async with serving(tmp_path, public_url="https://cloud.example.org") as server:
+        _, key = await server.store.create_app(A, "Alpha", "http://127.0.0.1:9")
+        base = http_base(server)
+        status, body = await call(
+            http, "GET", f"{base}/api/auth/webview-params?packageName={A}", headers=phone(server)
+        )
+        assert status == 200
+        assert body["cloudApiUrl"] == "https://cloud.example.org"
+        hashed = hashlib.sha256(key.encode()).hexdigest()
+        expected = hashlib.sha256(("https://cloud.example.org" + hashed).encode()).hexdigest()
+        assert body["cloudApiUrlChecksum"] == expected
+        status, body = await call(
+            http, "GET", f"{base}/api/auth/webview-params?packageName=x", headers=phone(server)
+        )
+        assert (status, body["error"]["code"]) == (404, "PACKAGE_NOT_FOUND")
+        status, body = await call(http, "GET", f"{base}/api/auth/webview-params?packageName={A}")
+        assert (status, body["error"]["code"]) == (401, "MISSING_TOKEN")
+        # the routes answer on their path whatever scheme a TLS proxy in front received, and
+        # under the reference's /auth prefix too
+        status, body = await call(
+            http,
+            "POST",
+            f"{base}/auth/generate-webview-token",
+            headers={**phone(server), "X-Forwarded-Proto": "https"},
+            json={"packageName": A},
+        )
+        assert status == 200 and body["token"]
