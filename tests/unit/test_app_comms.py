@@ -131,6 +131,10 @@ def test_rooms_restrict_broadcasts_to_members(registry):
     bob.clear()
     send(registry, ALICE, alice, broadcast("again", roomId="r"))
     assert bob.messages("app_message_received") == []
+    # Bob left: he may not send to the room either
+    send(registry, BOB, bob, broadcast("from outside", roomId="r"))
+    assert bob.messages("tpa_connection_error")[0]["field"] == "roomId"
+    assert alice.messages("app_message_received") == []
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ Rules, in the order they apply:
    runs the App with a live socket (the user started it, and it has not stopped or lost its
    connection). Nobody is listed or messaged for an App they do not run right now, and the
    list carries only user ids and App session ids, no profile.
-3. Broadcasts reach every other opted-in user of the App (or of a room the sender names,
-   whose members joined it themselves); never the sender's own session.
+3. Broadcasts reach every other opted-in user of the App (or of a room the sender names and
+   has joined, whose members joined it themselves); never the sender's own session.
 4. A direct message reaches its target only if rule 2 holds for it; otherwise the sender gets
    `app_direct_message_response` with success false and `USER_NOT_REACHABLE`, and nothing is
    delivered.
@@ -158,6 +158,8 @@ class AppComms:
         if room is not None and not isinstance(room, str):
             return _field("roomId", "`roomId` must be a string.")
         targets = self._room_members(package_name, room) if room else None
+        if targets is not None and sender.user_id not in targets:
+            return _field("roomId", f"Join room '{room}' (app_room_join) before sending to it.")
         frame = wire.message_received(
             obj["payload"],
             self._message_id(obj),
