@@ -54,10 +54,6 @@ KNOWN_UNSUPPORTED = frozenset(
         "stream_status_check",
         "location_poll_request",
         "request_wifi_setup",
-        "app_broadcast_message",
-        "app_direct_message",
-        "app_room_join",
-        "app_room_leave",
     }
 )
 
@@ -77,6 +73,12 @@ _RULES: dict[str, Rules] = {
     "dashboard_content_update": {"content": ((STR, OBJ), True), "modes": ((LIST,), False)},
     "dashboard_mode_change": {"mode": ((STR,), True)},
     "dashboard_system_update": {"section": ((STR,), True), "content": ((STR,), True)},
+    # App-to-App communication (core/app_comms.py); `payload` may be any JSON value.
+    "app_broadcast_message": {"messageId": ((STR,), False), "roomId": ((STR,), False)},
+    "app_direct_message": {"targetUserId": ((STR,), True), "messageId": ((STR,), False)},
+    "app_user_discovery": {"includeUserProfiles": ((BOOL,), False)},
+    "app_room_join": {"roomId": ((STR,), True), "roomConfig": ((OBJ,), False)},
+    "app_room_leave": {"roomId": ((STR,), True)},
 }
 
 DASHBOARD_SECTIONS = ("topLeft", "topRight", "bottomLeft", "bottomRight")

@@ -51,6 +51,11 @@ class ErrorCode(StrEnum):
     INVALID_TOKEN_CLAIMS = "INVALID_TOKEN_CLAIMS"
     REGISTRATION_NOT_FOUND = "REGISTRATION_NOT_FOUND"
     ALREADY_AUTHENTICATED = "ALREADY_AUTHENTICATED"
+    # Platform services (Simple Storage, webview sign-in, App-to-App messages).
+    STORAGE_VALUE_TOO_LARGE = "STORAGE_VALUE_TOO_LARGE"
+    STORAGE_QUOTA_EXCEEDED = "STORAGE_QUOTA_EXCEEDED"
+    WEBVIEW_TOKEN_INVALID = "WEBVIEW_TOKEN_INVALID"
+    USER_NOT_REACHABLE = "USER_NOT_REACHABLE"
 
 
 class ProtocolError(Exception):
@@ -121,6 +126,13 @@ HINTS: dict[ErrorCode, str] = {
     "or dev-token EMAIL); this one lacks a required claim.",
     ErrorCode.REGISTRATION_NOT_FOUND: "Register the App server again: POST "
     "/api/app-server/register.",
+    ErrorCode.STORAGE_VALUE_TOO_LARGE: "Keep each Simple Storage value under 100,000 "
+    "characters; put large data in your own storage.",
+    ErrorCode.STORAGE_QUOTA_EXCEEDED: "Delete unused keys: an App keeps at most 1 MiB per user.",
+    ErrorCode.WEBVIEW_TOKEN_INVALID: "Temporary tokens work once, for about a minute, for the "
+    "App they were issued for; reopen the webview from the phone.",
+    ErrorCode.USER_NOT_REACHABLE: "Only users whose session runs this App right now can be "
+    "messaged; see app_user_discovery.",
 }
 
 # HTTP status of a refusal before the WebSocket upgrade.
@@ -148,6 +160,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_A_DEVELOPER_TOKEN: 401,
     ErrorCode.INVALID_TOKEN_CLAIMS: 401,
     ErrorCode.REGISTRATION_NOT_FOUND: 404,
+    ErrorCode.STORAGE_VALUE_TOO_LARGE: 413,
+    ErrorCode.STORAGE_QUOTA_EXCEEDED: 413,
+    ErrorCode.WEBVIEW_TOKEN_INVALID: 401,
 }
 
 

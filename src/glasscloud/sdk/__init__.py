@@ -40,6 +40,7 @@ from glasscloud.sdk.models import (
 from glasscloud.sdk.reconnect import ReconnectPolicy
 from glasscloud.sdk.registry import Registration
 from glasscloud.sdk.session import AppSession
+from glasscloud.sdk.storage import SimpleStorage, StorageError
 
 __all__ = [
     "AppServer",
@@ -59,6 +60,8 @@ __all__ = [
     "SdkError",
     "SessionClosedError",
     "SettingChange",
+    "SimpleStorage",
+    "StorageError",
     "StreamPermissionError",
     "TouchEvent",
     "Transcription",

@@ -132,3 +132,63 @@ def bitmap_animation(frames: Sequence[str], interval: float, repeat: bool) -> di
 
 def clear_view() -> dict[str, Any]:
     return {"layoutType": "clear_view"}
+
+
+# ---- App-to-App communication (keys in the official SDK's order) -------------------------
+
+
+def app_broadcast_message(
+    package_name: str,
+    session_id: str,
+    payload: Any,
+    message_id: str,
+    sender_user_id: str,
+    timestamp: str,
+) -> str:
+    return encode(
+        {
+            "type": "app_broadcast_message",
+            "packageName": package_name,
+            "sessionId": session_id,
+            "payload": payload,
+            "messageId": message_id,
+            "senderUserId": sender_user_id,
+            "timestamp": timestamp,
+        }
+    )
+
+
+def app_direct_message(
+    package_name: str,
+    session_id: str,
+    target_user_id: str,
+    payload: Any,
+    message_id: str,
+    sender_user_id: str,
+    timestamp: str,
+) -> str:
+    return encode(
+        {
+            "type": "app_direct_message",
+            "packageName": package_name,
+            "sessionId": session_id,
+            "targetUserId": target_user_id,
+            "payload": payload,
+            "messageId": message_id,
+            "senderUserId": sender_user_id,
+            "timestamp": timestamp,
+        }
+    )
+
+
+def app_room(kind: str, package_name: str, session_id: str, room_id: str, timestamp: str) -> str:
+    """`app_room_join` or `app_room_leave` (the SDK omits an undefined roomConfig)."""
+    return encode(
+        {
+            "type": kind,
+            "packageName": package_name,
+            "sessionId": session_id,
+            "roomId": room_id,
+            "timestamp": timestamp,
+        }
+    )

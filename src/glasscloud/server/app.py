@@ -19,7 +19,17 @@ from glasscloud.core.display_manager import DisplayManager
 from glasscloud.core.metrics import Metrics
 from glasscloud.core.registry import SessionRegistry
 from glasscloud.protocol.close_codes import CloseCode
-from glasscloud.server import app_servers, app_ws, dev_api, glasses_ws, rest
+from glasscloud.server import (
+    app_comms,
+    app_servers,
+    app_ws,
+    dev_api,
+    glasses_ws,
+    public_api,
+    rest,
+    storage_api,
+    webview_auth,
+)
 from glasscloud.server.admission import (
     ConnectionGuard,
     GuardedSite,
@@ -103,6 +113,10 @@ class GlasscloudServer:
         rest.add_routes(app)
         dev_api.add_routes(app)
         app_servers.add_routes(app)
+        storage_api.add_routes(app)
+        webview_auth.add_routes(app)
+        public_api.add_routes(app)
+        app_comms.add_routes(app)
         return app
 
     def connection_closed(self, conn: WsConnection, user_id: str | None) -> None:

@@ -26,6 +26,7 @@ from glasscloud.auth.apikeys import generate_api_key, hash_api_key
 from glasscloud.auth.tokens import generate_secret
 from glasscloud.core.records import AppRecord, UserRecord
 from glasscloud.store import validation
+from glasscloud.store.app_data import AppDataStore
 from glasscloud.store.engine import WRITE, create_engine
 from glasscloud.store.errors import AppExists, AppNotFound, StoreError
 from glasscloud.store.migrations import migrate
@@ -52,7 +53,7 @@ _OPEN_ATTEMPTS = 8
 _FAILURE = "the database operation failed"
 
 
-class Store:
+class Store(AppDataStore):
     """Apps, users, per-user App state and server metadata, on SQLite or PostgreSQL.
 
     Open with `await Store.open(url)` (which migrates the schema) and close with `close()`,

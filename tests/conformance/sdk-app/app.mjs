@@ -13,6 +13,14 @@
 //                   (an App saving its transcript), so answers to the cleanup can still arrive
 //   STOP_DELAY_MS   wait this long in onStop before cleaning up (an App flushing its state), so
 //                   the session is still open while the stop is in flight
+//   STORAGE_PROBE   "1": in onSession, read "visits" from session.simpleStorage, store it + 1,
+//                   flush, and report {"event":"storage",...}
+//   WEBVIEW_ROUTE   "1": serve GET /webview behind the SDK's own auth middleware (AppServer
+//                   installs createAuthMiddleware), answering {"authUserId": ...}
+//   APP_COMMS       "1": report App-to-App messages ({"event":"app_message",...}) and act on
+//                   button presses: buttonId "broadcast", "direct:<userId>", "discover",
+//                   "join:<room>", "room:<room>" (a broadcast naming the room is not possible
+//                   with the SDK: broadcastToAppUsers ignores its roomId)
 // The cloud's WebSocket URL is not configured here: it arrives in the session_request webhook.
 //
 // Machine-readable output: one JSON object per line on stdout, always with "event" as the FIRST
@@ -29,6 +37,10 @@
 //   {"event":"stop","sessionId":...,"userId":...,"reason":...}
 //   {"event":"cleanup","sessionId":...,"removed":N}               (ONSTOP_CLEANUP only)
 //   {"event":"stop_done","sessionId":...}                         (ONSTOP_CLEANUP/STOP_DELAY_MS only)
+//   {"event":"storage","sessionId":...,"before":...,"after":...,"keys":[...]}  (STORAGE_PROBE)
+//   {"event":"app_message","sessionId":...,"message":{...}}       (APP_COMMS; also app_user_joined)
+//   {"event":"direct_result","sessionId":...,"target":...,"ok":bool}          (APP_COMMS)
+//   {"event":"discovered","sessionId":...,"result":{...}}                     (APP_COMMS)
 //   {"event":"shutdown","signal":...}
 //   {"event":"fatal","error":{...}}                              (then exit 1)
 //   {"event":"unhandled_rejection","error":{...}}
@@ -79,6 +91,51 @@ const DASHBOARD_TEXT = process.env.DASHBOARD_TEXT || "";
 const ONSTOP_CLEANUP = process.env.ONSTOP_CLEANUP === "1";
 const ONSTOP_SETTLE_MS = Number.parseInt(process.env.ONSTOP_SETTLE_MS || "0", 10) || 0;
 const STOP_DELAY_MS = Number.parseInt(process.env.STOP_DELAY_MS || "0", 10) || 0;
+const STORAGE_PROBE = process.env.STORAGE_PROBE === "1";
+const WEBVIEW_ROUTE = process.env.WEBVIEW_ROUTE === "1";
+const APP_COMMS = process.env.APP_COMMS === "1";
+
+// The cloud's HTTP base, derived from the WebSocket URL the session_request named, as the
+// SDK's own SimpleStorage does.
+function httpBase(session) {
+  return (session.getServerUrl() || "").replace(/\/app-ws$/, "").replace(/^ws/, "http");
+}
+
+async function storageProbe(session, sessionId) {
+  try {
+    const before = await session.simpleStorage.get("visits");
+    const after = String(Number(before || "0") + 1);
+    await session.simpleStorage.set("visits", after);
+    await session.simpleStorage.flush();
+    emit("storage", { sessionId, before: before ?? null, after, keys: await session.simpleStorage.keys() });
+  } catch (err) {
+    emit("storage_error", { sessionId, error: describeError(err) });
+  }
+}
+
+function appComms(session, sessionId) {
+  session.onAppMessage((message) => emit("app_message", { sessionId, message }));
+  session.onAppUserJoined((message) => emit("app_user_joined", { sessionId, message }));
+  session.events.onButtonPress(async (data) => {
+    const id = String(data.buttonId || "");
+    try {
+      if (id === "broadcast") {
+        await session.broadcastToAppUsers({ text: "hello from " + session.userId });
+      } else if (id.startsWith("direct:")) {
+        const target = id.slice("direct:".length);
+        const ok = await session.sendDirectMessage(target, { text: "just for " + target });
+        emit("direct_result", { sessionId, target, ok });
+      } else if (id === "discover") {
+        const result = await session.discoverAppUsers(httpBase(session));
+        emit("discovered", { sessionId, result });
+      } else if (id.startsWith("join:")) {
+        await session.joinAppRoom(id.slice("join:".length));
+      }
+    } catch (err) {
+      emit("app_comms_error", { sessionId, button: id, error: describeError(err) });
+    }
+  });
+}
 
 // sessionId -> the unsubscribe functions returned by session.events.on...() (ONSTOP_CLEANUP)
 const handlerCleanups = new Map();
@@ -115,8 +172,11 @@ class ConformanceApp extends AppServer {
     });
     if (ONSTOP_CLEANUP) handlerCleanups.set(sessionId, [offTranscription, offButton]);
 
+    if (APP_COMMS) appComms(session, sessionId);
+
     session.layouts.showTextWall("SDK app ready");
     if (DASHBOARD_TEXT) session.dashboard.content.writeToMain(DASHBOARD_TEXT);
+    if (STORAGE_PROBE) await storageProbe(session, sessionId);
   }
 
   async onStop(sessionId, userId, reason) {
@@ -150,6 +210,14 @@ const app = new ConformanceApp({
   apiKey: API_KEY,
   port: PORT,
 });
+
+if (WEBVIEW_ROUTE) {
+  // An ordinary webview page: AppServer already put createAuthMiddleware in front of every
+  // route, so req.authUserId is set when the phone's query parameters (or a cookie) check out.
+  app.getExpressApp().get("/webview", (req, res) => {
+    res.json({ authUserId: req.authUserId ?? null });
+  });
+}
 
 // The SDK's constructor already installed SIGTERM/SIGINT handlers (they run before this one):
 // AppServer.stop() closes every session without ownership_release, then process.exit(0), which
