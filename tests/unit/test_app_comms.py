@@ -33,7 +33,8 @@ def running(registry, user, package=CHAT) -> RecordingConnection:
     session, _ = registry.get_or_create(user)
     if session.glasses is None:
         session.attach_glasses(RecordingConnection(f"{user}-glasses"))
-    conn = start_and_bind(session, session.effects, app_record(package), f"{user}:{package}")
+    effects = session.services.effects
+    conn = start_and_bind(session, effects, app_record(package), f"{user}:{package}")
     conn.clear()
     return conn
 

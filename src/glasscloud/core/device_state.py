@@ -17,9 +17,16 @@ Rules:
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+from glasscloud.core.apps import AppSlot
 from glasscloud.core.defaults import DEFAULT_CAPABILITIES
+from glasscloud.core.ports import Connection
+from glasscloud.protocol import device as device_wire
+
+if TYPE_CHECKING:
+    from glasscloud.core.context import SessionContext
 
 DEVICE_MESSAGES = frozenset(
     {"glasses_connection_state", "glasses_battery_update", "core_status_update"}
@@ -96,6 +103,47 @@ class DeviceState:
 
 
 _MISSING = object()
+
+
+class DeviceReports:
+    """The session's part of the rules above: it keeps the `DeviceState` and tells the live
+    Apps (`slots`, which the lifecycle owns) what changed."""
+
+    def __init__(self, ctx: SessionContext, slots: Mapping[str, AppSlot]) -> None:
+        self.ctx = ctx
+        self.slots = slots
+        self.device = DeviceState()
+
+    def report(self, kind: str, obj: dict[str, Any]) -> None:
+        capabilities, changed = self.device.report(kind, obj)
+        if capabilities is None and not changed:
+            return
+        if capabilities is not None:
+            self.ctx.capabilities = capabilities
+        now = self.ctx.timestamp()
+        for slot in list(self.slots.values()):
+            if not slot.live:
+                continue
+            if capabilities is not None:
+                slot.conn.send_text(  # type: ignore[union-attr]
+                    device_wire.capabilities_update(
+                        capabilities, capabilities.get("modelName"), slot.app_session_id, now
+                    )
+                )
+            if changed:
+                slot.conn.send_text(  # type: ignore[union-attr]
+                    device_wire.device_state_update(changed, False, slot.app_session_id, now)
+                )
+
+    def app_bound(self, package_name: str, conn: Connection) -> None:
+        """Right after an App's ack: what is known of the glasses, whole."""
+        slot = self.slots.get(package_name)
+        if self.device.state and slot is not None and slot.conn is conn:
+            conn.send_text(
+                device_wire.device_state_update(
+                    dict(self.device.state), True, slot.app_session_id, self.ctx.timestamp()
+                )
+            )
 
 
 def _fields(kind: str, obj: dict[str, Any]) -> dict[str, Any]:

@@ -17,14 +17,13 @@ from glasscloud.core.apps import AppSlot
 from glasscloud.core.clock import TimerHandle
 from glasscloud.core.context import SessionContext, SessionServices
 from glasscloud.core.defaults import DEFAULT_CAPABILITIES, DEFAULT_SYSTEM_SETTINGS
-from glasscloud.core.device_state import DEVICE_MESSAGES, DeviceState
+from glasscloud.core.device_state import DEVICE_MESSAGES, DeviceReports
 from glasscloud.core.display import DisplayContext
 from glasscloud.core.lifecycle import AppLifecycle
 from glasscloud.core.microphone import MicrophoneControl
 from glasscloud.core.ports import Connection, StartResult
 from glasscloud.core.records import AppRecord
 from glasscloud.core.router import Router
-from glasscloud.protocol import device as device_wire
 from glasscloud.protocol import glasses as glasses_wire
 from glasscloud.protocol.close_codes import CloseCode
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
@@ -80,7 +79,7 @@ class UserSession:
         self._mic = MicrophoneControl(self.ctx, self.router, self.lifecycle)
         self.subscriptions = self.router.subscriptions
         self.apps = self.lifecycle.slots
-        self.device = DeviceState()
+        self.device = DeviceReports(self.ctx, slots)
 
     # ---- what the parts share --------------------------------------------------------
 
@@ -205,7 +204,7 @@ class UserSession:
     def handle_glasses_message(self, msg: GlassesMessage) -> None:
         kind = msg.type
         if kind in DEVICE_MESSAGES:
-            self._device_report(kind, msg.obj)
+            self.device.report(kind, msg.obj)
         if kind not in CONTROL_TYPES:
             if kind == "head_position":
                 self.display.head_position(msg.obj["position"])
@@ -224,32 +223,7 @@ class UserSession:
             self._to_glasses(
                 glasses_wire.settings_update(self.system_settings, self.ctx.timestamp())
             )
-        # start_app needs the App record: the shell looks it up and calls start_app();
-        # connection_init and keep_alive_ack need nothing here; core_status_update only its
-        # device report (above).
-
-    def _device_report(self, kind: str, obj: dict[str, Any]) -> None:
-        """The glasses said something about themselves: tell live Apps what changed
-        (core/device_state.py has the rules)."""
-        capabilities, changed = self.device.report(kind, obj)
-        if capabilities is None and not changed:
-            return
-        if capabilities is not None:
-            self.ctx.capabilities = capabilities
-        now = self.ctx.timestamp()
-        for slot in list(self.apps.values()):
-            if not slot.live:
-                continue
-            if capabilities is not None:
-                slot.conn.send_text(  # type: ignore[union-attr]
-                    device_wire.capabilities_update(
-                        capabilities, capabilities.get("modelName"), slot.app_session_id, now
-                    )
-                )
-            if changed:
-                slot.conn.send_text(  # type: ignore[union-attr]
-                    device_wire.device_state_update(changed, False, slot.app_session_id, now)
-                )
+        # start_app: the shell looks the record up and calls start_app(); the rest: nothing.
 
     def handle_glasses_audio(self, data: bytes) -> None:
         self.router.relay_audio(data)
@@ -276,14 +250,8 @@ class UserSession:
         self, record: AppRecord, conn: Connection, stored_settings: dict[str, Any]
     ) -> ProtocolError | None:
         error = self.lifecycle.bind(record, conn, stored_settings)
-        slot = self.apps.get(record.package_name)
-        if error is None and self.device.state and slot is not None and slot.conn is conn:
-            # Right after the ack: what is known of the glasses, whole.
-            conn.send_text(
-                device_wire.device_state_update(
-                    dict(self.device.state), True, slot.app_session_id, self.ctx.timestamp()
-                )
-            )
+        if error is None:
+            self.device.app_bound(record.package_name, conn)
         return error
 
     def app_closed(self, conn: Connection, code: int | None, reason: str = "") -> None:
