@@ -76,6 +76,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         "users.resume_state: what each App showed, shown again after a restart",
         ("ALTER TABLE users ADD COLUMN resume_state TEXT NOT NULL DEFAULT '{}'",),
     ),
+    Migration(
+        3,
+        "apps.tools and apps.webview_url: an App's AI tools and its web page",
+        (
+            "ALTER TABLE apps ADD COLUMN tools TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE apps ADD COLUMN webview_url TEXT NOT NULL DEFAULT ''",
+        ),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)
