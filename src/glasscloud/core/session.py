@@ -23,6 +23,7 @@ from glasscloud.core.microphone import MicrophoneControl
 from glasscloud.core.ports import Connection, StartResult
 from glasscloud.core.records import AppRecord
 from glasscloud.core.router import Router
+from glasscloud.protocol import app as app_wire
 from glasscloud.protocol import glasses as glasses_wire
 from glasscloud.protocol.close_codes import CloseCode
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
@@ -244,6 +245,21 @@ class UserSession:
 
     def restart_app(self, package_name: str) -> bool:
         return self.lifecycle.restart(package_name)
+
+    def app_settings_changed(self, package_name: str, settings: list[dict[str, Any]]) -> bool:
+        """The user's settings for an App changed (`settings`: the App's full list, see
+        core/app_settings.py rule 4): its socket gets `settings_update` if connected.
+        Returns True if the App runs for this user, so its server is to be told too."""
+        slot = self.apps.get(package_name)
+        if slot is None or not slot.active:
+            return False
+        if slot.live:
+            slot.conn.send_text(  # type: ignore[union-attr]
+                app_wire.settings_update(
+                    package_name, slot.app_session_id, settings, self.ctx.timestamp()
+                )
+            )
+        return True
 
     def bind_app(
         self, record: AppRecord, conn: Connection, stored_settings: dict[str, Any]

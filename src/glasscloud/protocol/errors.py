@@ -37,6 +37,13 @@ class ErrorCode(StrEnum):
     MESSAGE_TOO_LARGE = "MESSAGE_TOO_LARGE"
     SESSION_REPLACED = "SESSION_REPLACED"
     ALREADY_AUTHENTICATED = "ALREADY_AUTHENTICATED"
+    # App settings and AI tools (REST).
+    INVALID_SETTING = "INVALID_SETTING"
+    TOOL_NOT_FOUND = "TOOL_NOT_FOUND"
+    TOOL_TIMEOUT = "TOOL_TIMEOUT"
+    TOOL_FAILED = "TOOL_FAILED"
+    APP_NOT_INSTALLED = "APP_NOT_INSTALLED"
+    USER_MISMATCH = "USER_MISMATCH"
 
 
 class ProtocolError(Exception):
@@ -96,6 +103,18 @@ HINTS: dict[ErrorCode, str] = {
     ErrorCode.MESSAGE_TOO_LARGE: "Keep each frame under the server's size limit.",
     ErrorCode.SESSION_REPLACED: "Another connection signed in as this user; reconnect to take "
     "over again.",
+    ErrorCode.INVALID_SETTING: "Send a value the App's settings schema allows for the setting "
+    "named in `field` (GET /appsettings/{package} lists them).",
+    ErrorCode.TOOL_NOT_FOUND: "Call one of the tools the App declared (GET "
+    "/api/tools/apps/{package}/tools); register new ones with `glasscloud apps update`.",
+    ErrorCode.TOOL_TIMEOUT: "The App server did not answer the tool call in time; make its "
+    "/tool handler answer sooner, or retry.",
+    ErrorCode.TOOL_FAILED: "The App server could not be reached, failed, or sent an answer "
+    "that is not JSON or is too large; see `message`.",
+    ErrorCode.APP_NOT_INSTALLED: "Run the App once (or change one of its settings) for that "
+    "user before calling its tools.",
+    ErrorCode.USER_MISMATCH: "A core token acts only for its own user: send that user's id, or "
+    "use a developer token.",
 }
 
 # HTTP status of a refusal before the WebSocket upgrade.

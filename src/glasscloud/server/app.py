@@ -19,7 +19,16 @@ from glasscloud.core.display_manager import DisplayManager
 from glasscloud.core.metrics import Metrics
 from glasscloud.core.registry import SessionRegistry
 from glasscloud.protocol.close_codes import CloseCode
-from glasscloud.server import app_servers, app_ws, dev_api, glasses_ws, rest
+from glasscloud.server import (
+    app_servers,
+    app_ws,
+    dev_api,
+    dev_apps_api,
+    glasses_ws,
+    rest,
+    settings_api,
+    tools_api,
+)
 from glasscloud.server.clock import LoopClock
 from glasscloud.server.config import ServerConfig
 from glasscloud.server.connection import ConnectionStats, WsConnection
@@ -84,6 +93,9 @@ class GlasscloudServer:
         rest.add_routes(app)
         dev_api.add_routes(app)
         app_servers.add_routes(app)
+        settings_api.add_routes(app)
+        tools_api.add_routes(app)
+        dev_apps_api.add_routes(app)
         return app
 
     def connection_closed(self, conn: WsConnection, user_id: str | None) -> None:

@@ -100,6 +100,8 @@ async def register_app(request: web.Request) -> web.Response:
             is_system=bool(body.get("isSystemApp", False)),
             permissions=_permissions(body.get("permissions")),
             settings_schema=settings,
+            tools=body.get("tools") or [],
+            webview_url=body.get("webviewURL") or "",
         )
     except AppExists as error:
         return error_response(409, "APP_EXISTS", error.message)

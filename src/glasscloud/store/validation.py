@@ -140,7 +140,11 @@ def settings_schema(values: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any]
                 raise StoreError(f"{where}.{bound} must be a number")
         if kind == "slider" and not (_is_number(item.get("min")) and _is_number(item.get("max"))):
             raise StoreError(f"{where} (a slider) needs numeric min and max")
-        if _is_number(item.get("min")) and _is_number(item.get("max")) and item["min"] > item["max"]:
+        if (
+            _is_number(item.get("min"))
+            and _is_number(item.get("max"))
+            and item["min"] > item["max"]
+        ):
             raise StoreError(f"{where}.min must not be greater than its max")
         result.append(dict(item))
     _bounded_json(result, "settings")
@@ -188,15 +192,13 @@ def tools(values: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
 
 
 def webview_url(value: str | None) -> str:
-    """"" (no web page) or an http(s) URL with a host."""
+    """ "" (no web page) or an http(s) URL with a host."""
     if value is None or value == "":
         return ""
     text = value.strip() if isinstance(value, str) else ""
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc or len(text) > 2048:
-        raise StoreError(
-            f"webviewURL '{value}' is invalid: it must be an http:// or https:// URL"
-        )
+        raise StoreError(f"webviewURL '{value}' is invalid: it must be an http:// or https:// URL")
     return text
 
 
