@@ -13,6 +13,11 @@
 //                   (an App saving its transcript), so answers to the cleanup can still arrive
 //   STOP_DELAY_MS   wait this long in onStop before cleaning up (an App flushing its state), so
 //                   the session is still open while the stop is in flight
+//   SETTINGS_WATCH  comma-separated setting keys: in onSession, report the settings the App got
+//                   and register session.settings.onValueChange for each key
+//   SETTINGS_FETCH  "1": in onSession, call session.settings.fetch() (GET /appsettings/user/...)
+//   TOOL_ECHO       "1": answer AI tool calls (AppServer.onToolCall): toolId "fail" throws,
+//                   "slow" waits TOOL_SLOW_MS first; others reply "echo <toolId> <params>"
 // The cloud's WebSocket URL is not configured here: it arrives in the session_request webhook.
 //
 // Machine-readable output: one JSON object per line on stdout, always with "event" as the FIRST
@@ -29,6 +34,11 @@
 //   {"event":"stop","sessionId":...,"userId":...,"reason":...}
 //   {"event":"cleanup","sessionId":...,"removed":N}               (ONSTOP_CLEANUP only)
 //   {"event":"stop_done","sessionId":...}                         (ONSTOP_CLEANUP/STOP_DELAY_MS only)
+//   {"event":"settings","sessionId":...,"settings":[...]}           (SETTINGS_WATCH only)
+//   {"event":"setting_change","sessionId":...,"userId":...,"key":...,"newValue":...,"oldValue":...}
+//   {"event":"settings_fetched","sessionId":...,"settings":[...]}   (SETTINGS_FETCH only)
+//   {"event":"settings_fetch_failed","sessionId":...,"error":{...}}
+//   {"event":"tool_call","toolId":...,"toolParameters":...,"userId":...,"hasSession":bool}
 //   {"event":"shutdown","signal":...}
 //   {"event":"fatal","error":{...}}                              (then exit 1)
 //   {"event":"unhandled_rejection","error":{...}}
@@ -79,6 +89,10 @@ const DASHBOARD_TEXT = process.env.DASHBOARD_TEXT || "";
 const ONSTOP_CLEANUP = process.env.ONSTOP_CLEANUP === "1";
 const ONSTOP_SETTLE_MS = Number.parseInt(process.env.ONSTOP_SETTLE_MS || "0", 10) || 0;
 const STOP_DELAY_MS = Number.parseInt(process.env.STOP_DELAY_MS || "0", 10) || 0;
+const SETTINGS_WATCH = (process.env.SETTINGS_WATCH || "").split(",").filter(Boolean);
+const SETTINGS_FETCH = process.env.SETTINGS_FETCH === "1";
+const TOOL_ECHO = process.env.TOOL_ECHO === "1";
+const TOOL_SLOW_MS = Number.parseInt(process.env.TOOL_SLOW_MS || "0", 10) || 0;
 
 // sessionId -> the unsubscribe functions returned by session.events.on...() (ONSTOP_CLEANUP)
 const handlerCleanups = new Map();
@@ -115,6 +129,23 @@ class ConformanceApp extends AppServer {
     });
     if (ONSTOP_CLEANUP) handlerCleanups.set(sessionId, [offTranscription, offButton]);
 
+    if (SETTINGS_WATCH.length > 0) {
+      emit("settings", { sessionId, settings: session.settings.getAll() });
+      for (const key of SETTINGS_WATCH) {
+        session.settings.onValueChange(key, (newValue, oldValue) => {
+          emit("setting_change", { sessionId, userId, key, newValue, oldValue });
+        });
+      }
+    }
+    if (SETTINGS_FETCH) {
+      try {
+        const settings = await session.settings.fetch();
+        emit("settings_fetched", { sessionId, settings });
+      } catch (err) {
+        emit("settings_fetch_failed", { sessionId, error: describeError(err) });
+      }
+    }
+
     session.layouts.showTextWall("SDK app ready");
     if (DASHBOARD_TEXT) session.dashboard.content.writeToMain(DASHBOARD_TEXT);
   }
@@ -133,6 +164,17 @@ class ConformanceApp extends AppServer {
     // the session would linger (and /health would keep counting it).
     await super.onStop(sessionId, userId, reason);
     if (ONSTOP_CLEANUP || STOP_DELAY_MS > 0) emit("stop_done", { sessionId });
+  }
+
+  async onToolCall(toolCall) {
+    if (!TOOL_ECHO) return super.onToolCall(toolCall);
+    const { toolId, toolParameters, userId } = toolCall;
+    emit("tool_call", { toolId, toolParameters, userId, hasSession: toolCall.activeSession != null });
+    if (toolId === "fail") throw new Error("the tool failed on purpose");
+    if (toolId === "slow" && TOOL_SLOW_MS > 0) {
+      await new Promise((resolve) => setTimeout(resolve, TOOL_SLOW_MS));
+    }
+    return `echo ${toolId} ${JSON.stringify(toolParameters || {})}`;
   }
 }
 
