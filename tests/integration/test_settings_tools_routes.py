@@ -440,3 +440,40 @@ async def test_register_update_and_delete_an_app(server, http, notes):
     async with http.delete(f"{base}/{PACKAGE}", headers=developer(server)) as r:
         assert r.status == 404
     await glasses.close()
+
+
+async def test_cli_delete_through_the_running_server_stops_live_sessions(
+    server, http, notes, monkeypatch
+):
+    from glasscloud.cli import main
+
+    monkeypatch.setenv("GLASSCLOUD_SECRET", server.secret)
+    glasses = await glasses_starting(server, http, PACKAGE, USER)
+    await glasses.wait_for("app_state_change", lambda m: m.get("state") == "running")
+    argv = [
+        "apps",
+        "update",
+        PACKAGE,
+        "--name",
+        "Renamed",
+        "--server",
+        http_base(server),
+        "--database",
+        server.config.database,
+    ]
+    assert await asyncio.to_thread(main, argv) == 0
+    assert (await server.store.get_app(PACKAGE)).name == "Renamed"
+    argv = [
+        "apps",
+        "delete",
+        PACKAGE,
+        "--server",
+        http_base(server),
+        "--database",
+        server.config.database,
+    ]
+    assert await asyncio.to_thread(main, argv) == 0
+    stopped = await glasses.wait_for("app_state_change", lambda m: m.get("state") == "stopped")
+    assert stopped["reason"] == "app_deleted"
+    assert await server.store.get_app(PACKAGE) is None
+    await glasses.close()
