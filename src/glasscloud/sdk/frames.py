@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from glasscloud.protocol.jsonio import encode
 
@@ -131,3 +132,11 @@ def bitmap_animation(frames: Sequence[str], interval: float, repeat: bool) -> di
 
 def clear_view() -> dict[str, Any]:
     return {"layoutType": "clear_view"}
+
+
+def http_base(ws_url: str) -> str:
+    """The cloud's HTTP base URL from its App WebSocket URL (`wss://host/app-ws` ->
+    `https://host`), as the official SDK derives it for its REST calls."""
+    parts = urlsplit(ws_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return f"{scheme}://{parts.netloc}"
