@@ -50,6 +50,7 @@ TOOLS = (
     },
     {"id": "junk", "description": "answers something that is not JSON"},
     {"id": "huge", "description": "answers too much"},
+    {"id": "flood", "description": "answers too much, chunked"},
 )
 
 
@@ -80,6 +81,14 @@ class ToolApp(PyApp):
             return web.Response(text="<html>oops</html>")
         if call["toolId"] == "huge":
             return web.json_response({"status": "success", "reply": "x" * 300_000})
+        if call["toolId"] == "flood":  # chunked, no Content-Length: cut off while reading
+            response = web.StreamResponse()
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            for _ in range(100):
+                await response.write(b"x" * 8192)
+            await response.write_eof()
+            return response
         return web.json_response({"status": "success", "reply": f"noted {call['toolParameters']}"})
 
 
@@ -310,7 +319,7 @@ async def test_tool_calls_only_for_the_users_apps_and_bounded_answers(server, ht
     # a developer token may call for any user (still only that user's Apps)
     async with http.post(url, json=call, headers=developer(server)) as r:
         assert r.status == 200
-    for tool_id in ("junk", "huge"):
+    for tool_id in ("junk", "huge", "flood"):
         async with http.post(url, json={**call, "toolId": tool_id}, headers=phone(server)) as r:
             assert r.status == 502
             assert (await r.json())["error"]["code"] == "TOOL_FAILED"
@@ -346,7 +355,7 @@ async def test_tool_lists(server, http, notes):
     async with http.get(f"{base}/apps/{PACKAGE}/tools") as r:
         assert r.status == 401
     async with http.get(f"{base}/apps/{PACKAGE}/tools", headers=phone(server)) as r:
-        assert [t["id"] for t in await r.json()] == ["add_note", "junk", "huge"]
+        assert [t["id"] for t in await r.json()] == ["add_note", "junk", "huge", "flood"]
     async with http.get(f"{base}/users/{USER}/tools", headers=phone(server)) as r:
         assert await r.json() == []  # the user never ran it
     await _ran_once(server)

@@ -48,6 +48,21 @@ def _client(app: web.Application) -> aiohttp.ClientSession:
     return client
 
 
+async def _read_bounded(response: aiohttp.ClientResponse, max_bytes: int) -> tuple[bytes, bool]:
+    """The body, read until its end or until it passes `max_bytes` (then True: too large;
+    the rest is never read)."""
+    if (response.content_length or 0) > max_bytes:
+        return b"", True
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            return b"", True
+        chunks.append(chunk)
+    return b"".join(chunks), False
+
+
 async def post_json(
     app: web.Application,
     url: str,
@@ -61,8 +76,8 @@ async def post_json(
         async with _client(app).post(
             url, json=body, timeout=aiohttp.ClientTimeout(total=timeout)
         ) as response:
-            raw = await response.content.read(max_bytes + 1)
             status = response.status
+            raw, too_large = await _read_bounded(response, max_bytes)
     except TimeoutError:
         return AppAnswer(
             False, None, None, ErrorCode.TOOL_TIMEOUT, f"no answer within {timeout:g} s"
@@ -71,7 +86,7 @@ async def post_json(
         return AppAnswer(
             False, None, None, ErrorCode.TOOL_FAILED, f"App server unreachable ({exc})"
         )
-    if len(raw) > max_bytes:
+    if too_large:
         return AppAnswer(
             False,
             status,
