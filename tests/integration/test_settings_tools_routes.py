@@ -60,6 +60,7 @@ class ToolApp(PyApp):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.settings_posts: list[dict] = []
+        self.settings_delay = 0.0
         self.tool_calls: list[dict] = []
 
     async def start(self) -> ToolApp:
@@ -71,7 +72,9 @@ class ToolApp(PyApp):
         return self
 
     async def _settings(self, request: web.Request) -> web.Response:
-        self.settings_posts.append(await request.json())
+        body = await request.json()
+        await asyncio.sleep(self.settings_delay)
+        self.settings_posts.append(body)
         return web.json_response({"status": "success"})
 
     async def _tool(self, request: web.Request) -> web.Response:
@@ -204,6 +207,31 @@ async def test_a_change_reaches_the_running_app_of_that_user(server, http, notes
         assert r.status == 200
     assert len(inbox.of_type("settings_update")) == 1
     assert len(notes.settings_posts) == 1
+    await glasses.close()
+
+
+async def test_a_slow_settings_post_never_lands_after_a_newer_change(server, http, notes):
+    glasses = await glasses_starting(server, http, PACKAGE, USER)
+    await glasses.wait_for("app_state_change", lambda m: m.get("state") == "running")
+    inbox = notes.inboxes[USER]
+    notes.settings_delay = 0.4
+    url = f"{http_base(server)}/appsettings/{PACKAGE}"
+    for value in (2, 4):
+        async with http.post(url, json={"key": "size", "value": value}, headers=phone(server)) as r:
+            assert r.status == 200
+    await asyncio.sleep(0.15)
+    # the second change waits for the first one's /settings POST: nothing overtakes it
+    assert len(inbox.of_type("settings_update")) == 1
+    for _ in range(100):
+        if len(notes.settings_posts) == 2:
+            break
+        await asyncio.sleep(0.05)
+    sizes = [
+        {s["key"]: s.get("value") for s in p["settings"]}["size"] for p in notes.settings_posts
+    ]
+    assert sizes == [2, 4]
+    frames = inbox.of_type("settings_update")
+    assert [{s["key"]: s.get("value") for s in f["settings"]}["size"] for f in frames] == [2, 4]
     await glasses.close()
 
 

@@ -4,6 +4,8 @@
   core token. A POST is checked against the App's schema (core/app_settings.py), stored,
   then delivered: `settings_update` on the App's socket (the session decides) and a POST of
   `{userIdForSettings, settings}` to `{publicUrl}/settings`, as the reference cloud does.
+  Deliveries for one user and App go one at a time, newest values only (`SettingsDelivery`):
+  a slow `/settings` POST can never land after a newer change and undo it in the App.
 - `GET /appsettings/user/{package}`: the SDK's `session.settings.fetch()`, whose only
   credential is the App session id (`<userId>-<package>`). That id is not a secret, so it
   is answered only while that App runs for that user, and only with that App's settings.
@@ -20,13 +22,15 @@ from glasscloud.core import app_settings
 from glasscloud.protocol import app as app_wire
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
 from glasscloud.server import app_calls
-from glasscloud.server.request_context import bearer_token, server_of
+from glasscloud.server.request_context import SERVER_KEY, bearer_token, server_of
 from glasscloud.server.rest import _user
 from glasscloud.store.errors import StoreError
 
 log = logging.getLogger("glasscloud.settings")
 
 SETTINGS_WEBHOOK_TIMEOUT = 5.0
+
+_DELIVERY_KEY: web.AppKey[SettingsDelivery] = web.AppKey("glasscloud_settings_delivery")
 
 _STATUS = {
     ErrorCode.INVALID_SETTING: 400,
@@ -40,8 +44,44 @@ _STATUS = {
 }
 
 
+class SettingsDelivery:
+    """Per (user, App): one delivery at a time, in order, only the newest list (coalesced).
+    Each delivery asks the session whom to tell at that moment (the socket now; the App
+    server too if the App runs) and waits for the `/settings` POST (bounded) before the
+    next one, so the App sees the changes in the order they were made."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+        self._pending: dict[tuple[str, str], tuple[str, list[dict[str, Any]]]] = {}
+        self._busy: set[tuple[str, str]] = set()
+
+    def deliver(
+        self, user_id: str, package: str, public_url: str, settings: list[dict[str, Any]]
+    ) -> None:
+        key = (user_id, package)
+        self._pending[key] = (public_url, settings)
+        if key not in self._busy:
+            self._busy.add(key)
+            self._app[SERVER_KEY].tasks.spawn(self._drain(key))
+
+    async def _drain(self, key: tuple[str, str]) -> None:
+        user_id, package = key
+        try:
+            while key in self._pending:
+                public_url, settings = self._pending.pop(key)
+                session = self._app[SERVER_KEY].registry.get(user_id)
+                if session is None or not session.app_settings_changed(package, settings):
+                    continue
+                await _tell_app_server(
+                    self._app, public_url.rstrip("/") + "/settings", user_id, settings
+                )
+        finally:
+            self._busy.discard(key)
+
+
 def add_routes(app: web.Application) -> None:
     app_calls.install(app)
+    app[_DELIVERY_KEY] = SettingsDelivery(app)
     for prefix in ("/appsettings", "/tpasettings"):
         app.router.add_get(prefix + "/user/{package}", sdk_settings)
         app.router.add_get(prefix + "/{package}", get_settings)
@@ -120,10 +160,7 @@ async def update_settings(request: web.Request) -> web.Response:
         )
     server.metrics.inc("settings_updated")
     settings = app_settings.app_view(record.settings_schema, stored)
-    session = server.registry.get(user_id)
-    if session is not None and session.app_settings_changed(package, settings):
-        url = record.public_url.rstrip("/") + "/settings"
-        server.tasks.spawn(_tell_app_server(request.app, url, user_id, settings))
+    request.app[_DELIVERY_KEY].deliver(user_id, package, record.public_url, settings)
     return web.json_response({"success": True, "message": "Settings updated successfully"})
 
 
