@@ -10,8 +10,8 @@ import pytest
 
 from glasscloud.server.app import GlasscloudServer
 from tests.conformance.sdk_app import SdkApp, ensure_installed
-from tests.conftest import token_for, ws_base
 from tests.support.clients import FrameInbox, connect_glasses
+from tests.support.servers import token_for, ws_base
 
 PACKAGE = "com.example.sdkconformance"
 USER = "deaf-reader@example.com"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from glasscloud.server.run import start_server, stop_server
 from tests.conformance.sdk_app import SdkApp, ensure_installed
 from tests.conformance.test_sdk_app import PACKAGE, USER, free_port
-from tests.conftest import make_config, token_for, ws_base
 from tests.support.clients import connect_glasses
+from tests.support.servers import make_config, token_for, ws_base
 
 
 def said(text: str) -> dict:

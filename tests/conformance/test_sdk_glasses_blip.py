@@ -7,8 +7,8 @@ from __future__ import annotations
 from tests.conformance.restart_rig import frames, press, said
 from tests.conformance.test_sdk_app import PACKAGE, USER, shown_text
 from tests.conformance.test_sdk_faults import subscribed
-from tests.conftest import token_for, ws_base
 from tests.support.clients import FrameInbox, connect_glasses
+from tests.support.servers import token_for, ws_base
 from tests.support.tcp_gate import TcpGate
 
 

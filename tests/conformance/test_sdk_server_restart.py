@@ -8,8 +8,8 @@ from glasscloud.server.run import start_server, stop_server
 from tests.conformance.sdk_app import SdkApp, ensure_installed
 from tests.conformance.test_sdk_app import PACKAGE, USER, free_port
 from tests.conformance.test_sdk_faults import said, subscribed
-from tests.conftest import make_config, token_for, ws_base
 from tests.support.clients import connect_glasses
+from tests.support.servers import make_config, token_for, ws_base
 
 
 async def test_server_restart_keeps_the_sdk_session(tmp_path, http):

@@ -10,8 +10,8 @@ import asyncio
 
 from glasscloud.server import tools_api
 from tests.conformance.test_sdk_app import PACKAGE, USER, start_through_glasses
-from tests.conftest import http_base, token_for, ws_base
 from tests.support.clients import connect_glasses
+from tests.support.servers import http_base, token_for, ws_base
 
 OTHER = "second-reader@example.com"
 
@@ -162,7 +162,7 @@ async def test_ai_tool_call_reaches_on_tool_call_with_the_live_session(
         assert resp.status == 502
         body = await resp.json()
     assert body["error"]["code"] == "TOOL_FAILED"
-    assert "failed on purpose" in body["message"]
+    assert "failed on purpose" in body["error"]["message"]
 
     async with http.post(
         f"{base}/apps/{PACKAGE}/tool", json={**call, "toolId": "slow"}, headers=auth

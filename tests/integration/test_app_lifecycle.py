@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import glasses_starting, http_base, register_app, token_for, ws_base
 from tests.support.clients import connect_glasses
+from tests.support.scenarios import glasses_starting, register_app
+from tests.support.servers import http_base, token_for, ws_base
 
 USER = "ann@example.com"
-
-
-async def start_via_glasses(server, http, app, user=USER):
-    return await glasses_starting(server, http, app.package, user)
 
 
 async def test_start_connect_ack_running(server, http):
@@ -23,7 +20,7 @@ async def test_start_connect_ack_running(server, http):
         ),
     )
     await server.store.set_app_settings(USER, app.package, {"greeting": "hello"})
-    glasses = await start_via_glasses(server, http, app)
+    glasses = await glasses_starting(server, http, app.package, USER)
     loading = await glasses.wait_for("app_state_change", lambda m: m.get("state") == "loading")
     assert loading["userSession"]["loadingApps"] == [app.package]
     running = await glasses.wait_for("app_state_change", lambda m: m.get("state") == "running")
@@ -54,7 +51,7 @@ async def test_start_connect_ack_running(server, http):
 async def test_start_times_out_when_the_app_never_connects(server, http):
     app = await register_app(server, http)
     app.connect = False
-    glasses = await start_via_glasses(server, http, app)
+    glasses = await glasses_starting(server, http, app.package, USER)
     stopped = await glasses.wait_for(
         "app_state_change", lambda m: m.get("state") == "stopped", timeout=5
     )
@@ -72,7 +69,7 @@ async def test_start_times_out_when_the_app_never_connects(server, http):
 async def test_unreachable_app_server_is_reported_with_stage(server, http):
     app = await register_app(server, http)
     await app.stop()  # nothing listens on its port any more
-    glasses = await start_via_glasses(server, http, app)
+    glasses = await glasses_starting(server, http, app.package, USER)
     stopped = await glasses.wait_for(
         "app_state_change", lambda m: m.get("state") == "stopped", timeout=5
     )
@@ -84,7 +81,7 @@ async def test_unreachable_app_server_is_reported_with_stage(server, http):
 async def test_bad_api_key_unknown_package_and_no_session(server, http):
     app = await register_app(server, http)
     app.connect = False
-    glasses = await start_via_glasses(server, http, app)
+    glasses = await glasses_starting(server, http, app.package, USER)
     await app.wait_webhook("session_request")
     url = f"ws://127.0.0.1:{server.port}/app-ws"
     cases = [
@@ -106,7 +103,7 @@ async def test_bad_api_key_unknown_package_and_no_session(server, http):
 
 async def test_stop_sends_webhook_then_app_stopped(server, http):
     app = await register_app(server, http)
-    glasses = await start_via_glasses(server, http, app)
+    glasses = await glasses_starting(server, http, app.package, USER)
     await glasses.wait_for("app_state_change", lambda m: m.get("state") == "running")
     inbox = app.inboxes[USER]
     app.inboxes.pop(USER)  # keep the socket open through the stop webhook, like onStop overrides
@@ -133,7 +130,7 @@ async def test_routing_exact_streams_language_and_audio(server, http):
         "touch_event:double_tap",
         "audio_chunk",
     ]
-    glasses = await start_via_glasses(server, http, app)
+    glasses = await glasses_starting(server, http, app.package, USER)
     await glasses.wait_for(
         "app_state_change",
         lambda m: (
@@ -176,7 +173,7 @@ async def test_routing_exact_streams_language_and_audio(server, http):
 
 async def test_display_event_reaches_the_glasses_as_the_app(server, http):
     app = await register_app(server, http)
-    glasses = await start_via_glasses(server, http, app)
+    glasses = await glasses_starting(server, http, app.package, USER)
     await glasses.wait_for("app_state_change", lambda m: m.get("state") == "running")
     await app.inboxes[USER].send(
         {
@@ -213,8 +210,8 @@ async def test_display_event_reaches_the_glasses_as_the_app(server, http):
 async def test_two_users_never_see_each_others_data(server, http):
     app = await register_app(server, http)
     app.subscriptions = ["button_press", "audio_chunk", "transcription:en-US"]
-    alice = await start_via_glasses(server, http, app, "alice@example.com")
-    bob = await start_via_glasses(server, http, app, "bob@example.com")
+    alice = await glasses_starting(server, http, app.package, "alice@example.com")
+    bob = await glasses_starting(server, http, app.package, "bob@example.com")
     for glasses in (alice, bob):
         await glasses.wait_for("app_state_change", lambda m: m.get("state") == "running")
     await alice.send({"type": "button_press", "buttonId": "alice", "pressType": "short"})

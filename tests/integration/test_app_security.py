@@ -8,26 +8,11 @@ import pytest
 
 from glasscloud.auth.app_tokens import issue_app_token, issue_developer_token
 from glasscloud.server.run import start_server, stop_server
-from tests.conftest import (
-    glasses_starting,
-    http_base,
-    make_config,
-    register_app,
-    token_for,
-    ws_base,
-)
 from tests.support.clients import FrameInbox, connect_glasses
+from tests.support.scenarios import register_app, running_app
+from tests.support.servers import http_base, make_config, token_for, ws_base
 
 USER = "jean-luc@example.com"
-
-
-async def running_app(server, http, package="com.example.captions", user=USER, **kw):
-    app = await register_app(server, http, package, **kw)
-    glasses = await glasses_starting(server, http, package, user)
-    await glasses.wait_for(
-        "app_state_change", lambda m: m.get("state") == "running" and m["packageName"] == package
-    )
-    return app, glasses
 
 
 async def upgrade(http, server, headers=None, query=""):
@@ -143,7 +128,7 @@ async def test_handshake_refusals_have_status_code_message_and_hint(server, http
 
 
 async def test_rotated_api_key_is_refused_in_init(server, http):
-    app, glasses = await running_app(server, http)
+    app, glasses = await running_app(server, http, user=USER)
     old_key = app.api_key
     await server.store.rotate_api_key(app.package)
     again = await app.open_socket(
@@ -182,7 +167,7 @@ async def test_init_timeout_and_wrong_first_message(tmp_path, http):
 
 async def test_unreadable_app_record_fails_closed(tmp_path, http):
     server = await start_server(make_config(tmp_path))
-    app, glasses = await running_app(server, http)
+    app, glasses = await running_app(server, http, user=USER)
     await server.store.close()  # the database goes away: pool closed, files gone
     for path in tmp_path.glob("glasscloud.db*"):
         path.rename(path.with_name("moved-" + path.name))
@@ -201,7 +186,7 @@ async def test_unreadable_app_record_fails_closed(tmp_path, http):
 
 
 async def test_every_rejected_app_message_gets_a_coded_error_and_the_socket_stays(server, http):
-    app, glasses = await running_app(server, http, permissions=())
+    app, glasses = await running_app(server, http, user=USER, permissions=())
     inbox = app.inboxes[USER]
     frames = [
         ("{not json", "MALFORMED_MESSAGE", None),
@@ -254,7 +239,7 @@ async def test_every_rejected_app_message_gets_a_coded_error_and_the_socket_stay
 async def test_messages_while_stopping_are_ignored_without_an_error(server, http):
     """Real Apps clean up in onStop (unsubscribe, a last display) while the stop webhook is
     answered: nothing of it reaches the glasses, and the App gets no error frame for it."""
-    app, glasses = await running_app(server, http)
+    app, glasses = await running_app(server, http, user=USER)
     inbox = app.inboxes.pop(USER)
     app.stop_delay = 0.5  # the App server is slow to answer the stop webhook
     await glasses.send({"type": "stop_app", "packageName": app.package})
@@ -289,7 +274,7 @@ async def test_an_app_cannot_join_another_users_session_it_was_not_started_for(s
 
 
 async def test_wildcard_does_not_bypass_permissions_over_sockets(server, http):
-    app, glasses = await running_app(server, http, permissions=())
+    app, glasses = await running_app(server, http, user=USER, permissions=())
     inbox = app.inboxes[USER]
     await inbox.send(app.subscription_message(["*"]))
     await glasses.wait_for(

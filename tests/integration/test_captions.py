@@ -16,8 +16,9 @@ import pytest
 from glasscloud.asr.pocketsphinx import PocketsphinxProvider
 from glasscloud.server.app import GlasscloudServer
 from glasscloud.server.run import start_server, stop_server
-from tests.conftest import make_config, register_app, token_for, ws_base
 from tests.support.clients import FrameInbox, connect_glasses
+from tests.support.scenarios import register_app
+from tests.support.servers import make_config, token_for, ws_base
 from tests.support.speech import SENTENCES, espeak_available, frames, silence, synthesize, wer
 
 pytestmark = pytest.mark.skipif(

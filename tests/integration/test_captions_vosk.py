@@ -14,9 +14,10 @@ from aiohttp import WSMsgType, web
 
 from glasscloud.server.app import GlasscloudServer
 from glasscloud.server.run import start_server, stop_server
-from tests.conftest import make_config, register_app, token_for, ws_base
 from tests.support.clients import connect_glasses
 from tests.support.loopback import serve_on_loopback
+from tests.support.scenarios import register_app
+from tests.support.servers import make_config, token_for, ws_base
 
 USER = "dan@example.com"
 EN = "transcription:en-US"

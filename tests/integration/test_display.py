@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from glasscloud.server.app import GlasscloudServer
-from glasscloud.server.run import start_server, stop_server
-from tests.conftest import FAST, make_config, register_app, token_for, ws_base
-from tests.support.clients import FrameInbox, connect_glasses
+from tests.support.clients import FrameInbox
+from tests.support.display_rig import is_clear
+from tests.support.scenarios import glasses_for, register_app, start_and_wait
+from tests.support.servers import FAST, serving
 
 USER = "dee@example.com"
 DASH = "system.augmentos.dashboard"
@@ -21,41 +22,18 @@ TIMINGS = dataclasses.replace(
     FAST, boot_duration=1.0, display_throttle=0.3, display_lock_inactive=0.6
 )
 GAP = TIMINGS.display_throttle
-SLACK = 0.05  # receive-side jitter on loopback
 
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[GlasscloudServer]:
-    running = await start_server(make_config(tmp_path, timings=TIMINGS))
-    try:
+    """The shared server, with display timings short enough to test on real sockets."""
+    async with serving(tmp_path, timings=TIMINGS) as running:
         yield running
-    finally:
-        await stop_server(running)
+SLACK = 0.05  # receive-side jitter on loopback
 
 
 def text_of(message: dict) -> str | None:
     return message.get("layout", {}).get("text")
-
-
-def is_clear(message: dict) -> bool:
-    return message["packageName"] == DASH and message["layout"] == {
-        "layoutType": "text_wall",
-        "text": "",
-    }
-
-
-async def glasses_for(server, http) -> FrameInbox:
-    glasses = await connect_glasses(http, ws_base(server), token_for(server, USER))
-    await glasses.wait_for("connection_ack")
-    return glasses
-
-
-async def start(glasses: FrameInbox, app) -> None:
-    await glasses.send({"type": "start_app", "packageName": app.package})
-    await glasses.wait_for(
-        "app_state_change",
-        lambda m: m.get("packageName") == app.package and m.get("state") == "running",
-    )
 
 
 async def display(app, text: str, **extra) -> None:
@@ -88,8 +66,8 @@ async def booted(glasses: FrameInbox) -> None:
 
 async def test_burst_from_one_app_sends_first_and_last_spaced_by_the_throttle(server, http):
     app = await register_app(server, http)
-    glasses = await glasses_for(server, http)
-    await start(glasses, app)
+    glasses = await glasses_for(server, http, USER)
+    await start_and_wait(glasses, app.package)
     await booted(glasses)
     for i in range(10):
         await display(app, f"burst {i}")
@@ -106,9 +84,9 @@ async def test_burst_from_one_app_sends_first_and_last_spaced_by_the_throttle(se
 async def test_two_apps_compete_by_the_lock_rules(server, http):
     main = await register_app(server, http, "com.example.main", app_type="standard")
     bg = await register_app(server, http, "com.example.bg", app_type="background")
-    glasses = await glasses_for(server, http)
-    await start(glasses, main)
-    await start(glasses, bg)
+    glasses = await glasses_for(server, http, USER)
+    await start_and_wait(glasses, main.package)
+    await start_and_wait(glasses, bg.package)
     await booted(glasses)
     await display(main, "M1")
     t_m1 = await shown(glasses, "M1")
@@ -128,8 +106,8 @@ async def test_two_apps_compete_by_the_lock_rules(server, http):
 
 async def test_boot_screen_then_the_held_content(server, http):
     app = await register_app(server, http)
-    glasses = await glasses_for(server, http)
-    await start(glasses, app)
+    glasses = await glasses_for(server, http, USER)
+    await start_and_wait(glasses, app.package)
     await display(app, "held during boot", durationMs=60000)
     await shown(glasses, "held during boot")
     frames = [m for m in glasses.of_type("display_event") if m["view"] == "main"]
@@ -144,8 +122,8 @@ async def test_boot_screen_then_the_held_content(server, http):
 
 async def test_app_stopping_while_shown_is_cleared(server, http):
     app = await register_app(server, http)
-    glasses = await glasses_for(server, http)
-    await start(glasses, app)
+    glasses = await glasses_for(server, http, USER)
+    await start_and_wait(glasses, app.package)
     await booted(glasses)
     await display(app, "goodbye soon")
     await shown(glasses, "goodbye soon")

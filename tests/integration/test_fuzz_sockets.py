@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 
 from glasscloud.protocol.errors import ErrorCode
 from glasscloud.server.run import start_server, stop_server
-from tests.conftest import make_config, register_app, token_for, ws_base
 from tests.support.clients import FrameInbox, connect_glasses
+from tests.support.scenarios import register_app
+from tests.support.servers import make_config, token_for, ws_base
 from tests.unit.test_protocol import APP_MESSAGES, GLASSES_MESSAGES
 
 VICTIM = "victim@example.com"

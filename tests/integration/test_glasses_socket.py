@@ -5,8 +5,9 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.conftest import glasses_starting, http_base, register_app, token_for, ws_base
 from tests.support.clients import FrameInbox, connect_glasses
+from tests.support.scenarios import glasses_starting, register_app
+from tests.support.servers import http_base, token_for, ws_base
 
 USER = "mary-jane@example.com"
 

@@ -16,23 +16,12 @@ import aiohttp
 from glasscloud.auth.app_tokens import issue_developer_token
 from glasscloud.auth.tokens import issue_core_token
 from glasscloud.server.run import start_server, stop_server
-from tests.conftest import (
-    FAST,
-    glasses_starting,
-    http_base,
-    make_config,
-    register_app,
-    token_for,
-    ws_base,
-)
 from tests.support.clients import FrameInbox, connect_glasses
+from tests.support.scenarios import glasses_starting, register_app
+from tests.support.servers import FAST, http_base, make_config, token_for, ws_base
 
 USER = "lena@example.com"
 LIVELY = dataclasses.replace(FAST, ping_interval=0.2, missed_pings=2)
-
-
-async def start_app_for(server, http, app, user=USER):
-    return await glasses_starting(server, http, app.package, user)
 
 
 async def test_unresponsive_app_is_dropped_then_restarted(tmp_path, http):
@@ -40,7 +29,7 @@ async def test_unresponsive_app_is_dropped_then_restarted(tmp_path, http):
     try:
         app = await register_app(server, http)
         app.connect = False
-        glasses = await start_app_for(server, http, app)
+        glasses = await glasses_starting(server, http, app.package, USER)
         hook = await app.wait_webhook("session_request")
         # an App that authenticates, then neither reads nor answers pings
         ws = await http.ws_connect(hook["mentraOSWebsocketUrl"], autoping=False)
@@ -72,7 +61,7 @@ async def test_healthy_idle_connections_are_kept_and_rtt_is_reported(tmp_path, h
     server = await start_server(make_config(tmp_path, timings=LIVELY))
     try:
         app = await register_app(server, http)
-        glasses = await start_app_for(server, http, app)
+        glasses = await glasses_starting(server, http, app.package, USER)
         await glasses.wait_for("app_state_change", lambda m: m.get("state") == "running")
         for _ in range(6):  # several ping intervals, nobody sends anything
             await asyncio.sleep(0.2)
@@ -94,7 +83,7 @@ async def test_healthy_idle_connections_are_kept_and_rtt_is_reported(tmp_path, h
 async def test_glasses_resume_loses_and_duplicates_nothing(server, http):
     app = await register_app(server, http)
     app.subscriptions = ["button_press"]
-    glasses = await start_app_for(server, http, app)
+    glasses = await glasses_starting(server, http, app.package, USER)
     await glasses.wait_for("app_state_change", lambda m: m.get("state") == "running")
     await glasses.wait_for(
         "app_state_change", lambda m: m["userSession"]["appSubscriptions"].get(app.package)
@@ -118,7 +107,7 @@ async def test_glasses_resume_loses_and_duplicates_nothing(server, http):
 async def test_app_server_restart_notification_rerequests_every_session(server, http):
     app = await register_app(server, http)
     users = ["u1@example.com", "u2@example.com", "u3@example.com"]
-    sessions = [await start_app_for(server, http, app, user) for user in users]
+    sessions = [await glasses_starting(server, http, app.package, user) for user in users]
     for glasses in sessions:
         await glasses.wait_for("app_state_change", lambda m: m.get("state") == "running")
     base = http_base(server)

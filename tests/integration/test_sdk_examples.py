@@ -11,8 +11,8 @@ from types import ModuleType
 
 from glasscloud.sdk import AppServer, AppSession, AudioChunk
 from glasscloud.simulator import GlassesSimulator
-from tests.conftest import token_for, ws_base
 from tests.support.clients import connect_glasses
+from tests.support.servers import token_for, ws_base
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 USER = "dev@example.com"

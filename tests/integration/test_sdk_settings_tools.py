@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 
 from glasscloud.sdk import AppServer, ToolCall
-from tests.conftest import http_base, token_for
 from tests.integration.test_sdk_examples import USER, simulator, until
+from tests.support.servers import http_base, token_for
 
 PACKAGE = "com.example.pysettings"
 SCHEMA = [

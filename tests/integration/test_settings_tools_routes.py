@@ -11,9 +11,10 @@ from aiohttp import web
 
 from glasscloud.auth.app_tokens import issue_developer_token
 from glasscloud.server import tools_api
-from tests.conftest import glasses_starting, http_base, token_for
 from tests.support.clients import PyApp
 from tests.support.loopback import serve_on_loopback
+from tests.support.scenarios import glasses_starting
+from tests.support.servers import http_base, token_for
 
 USER = "reader@example.com"
 OTHER = "someone-else@example.com"
@@ -158,7 +159,7 @@ async def test_bad_setting_changes_are_refused_and_nothing_is_stored(
     assert answer["success"] is False
     assert answer["error"]["code"] == code
     assert answer["error"]["field"] == field
-    assert words in answer["message"]
+    assert words in answer["error"]["message"]
     assert await server.store.get_app_settings(USER, PACKAGE) == {}
 
 
@@ -245,7 +246,7 @@ async def test_the_sdk_read_needs_a_live_session_of_that_app(server, http, notes
         assert (await r.json())["error"]["code"] == "PACKAGE_MISMATCH"
     own = {"Authorization": f"Bearer {USER}-{PACKAGE}"}
     async with http.get(url, headers=own) as r:
-        assert r.status == 404
+        assert r.status == 410
         assert (await r.json())["error"]["code"] == "APP_NOT_STARTED"
     await server.store.set_app_settings(USER, PACKAGE, {"size": 5})
     glasses = await glasses_starting(server, http, PACKAGE, USER)
@@ -259,7 +260,7 @@ async def test_the_sdk_read_needs_a_live_session_of_that_app(server, http, notes
         f"{http_base(server)}/tpasettings/user/{PACKAGE}",
         headers={"Authorization": f"Bearer {OTHER}-{PACKAGE}"},
     ) as r:
-        assert r.status == 404
+        assert r.status == 410
     await glasses.close()
 
 
@@ -318,7 +319,7 @@ async def test_bad_tool_calls_are_refused_and_the_app_is_not_called(
     async with http.post(url, json=body, headers=phone(server)) as r:
         assert r.status == status
         answer = await r.json()
-    assert answer["status"] == "error"
+    assert answer["success"] is False
     assert answer["error"]["code"] == code
     assert answer["error"].get("field") == field
     assert notes.tool_calls == []
@@ -354,7 +355,7 @@ async def test_tool_calls_only_for_the_users_apps_and_bounded_answers(server, ht
     await notes.stop()  # unreachable now
     async with http.post(url, json=call, headers=phone(server)) as r:
         assert r.status == 502
-        assert "unreachable" in (await r.json())["message"]
+        assert "unreachable" in (await r.json())["error"]["message"]
 
 
 async def test_tool_timeout_is_coded(server, http, notes, monkeypatch):

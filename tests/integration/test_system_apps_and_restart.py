@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 
 from glasscloud.server.run import start_server, stop_server
-from tests.conftest import glasses_starting, make_config, register_app, token_for, ws_base
 from tests.support.clients import PyApp, connect_glasses
+from tests.support.scenarios import glasses_starting, register_app
+from tests.support.servers import make_config, token_for, ws_base
 
 USER = "sam@example.com"
 

@@ -102,3 +102,13 @@ def test_port_number():
     assert port_number(" 8002 ", "--port") == 8002
     with pytest.raises(ConfigError, match="--app-port must be"):
         port_number("70000", "--app-port")
+
+
+def test_admission_flags_reach_the_config_and_beat_the_environment():
+    flags = ServeFlags(header_timeout="3", max_pending_per_address="0", fd_reserve="64")
+    config = server_config_from(flags, {"GLASSCLOUD_HEADER_TIMEOUT": "9"})
+    assert (config.header_timeout, config.max_pending_per_address, config.fd_reserve) == (
+        3.0,
+        0,
+        64,
+    )

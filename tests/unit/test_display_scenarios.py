@@ -175,8 +175,7 @@ def test_DM_T11_consumed_display_not_restored(rig):
     rig.advance(1)
     rig.show("A", "once", 0)
     rig.advance(2.5)  # more than 1 s old, and A's lock has lapsed
-    rig.dm._check_lock()
-    assert rig.dm.lock is None
+    assert rig.dm.lock_holder() is None
     rig.start("B")
     assert is_boot(rig.last())
     rig.advance(BOOT)

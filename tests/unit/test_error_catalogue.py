@@ -12,3 +12,19 @@ def test_every_code_is_documented_with_a_hint():
     missing = [code.value for code in ErrorCode if f"`{code.value}`" not in text]
     assert missing == []
     assert set(HINTS) == set(ErrorCode)
+
+
+def test_every_http_status_is_the_one_documented():
+    from glasscloud.protocol.errors import HTTP_STATUS
+
+    rows = {
+        line.split("|")[1].strip().strip("`"): line.split("|")[2].strip()
+        for line in CATALOGUE.read_text().splitlines()
+        if line.startswith("| `")
+    }
+    wrong = {
+        code.value: status
+        for code, status in HTTP_STATUS.items()
+        if rows.get(code.value) != str(status)
+    }
+    assert wrong == {}

@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import event, inspect
+from sqlalchemy.engine import Engine
 
 from glasscloud.auth.apikeys import hash_api_key, verify_api_key
 from glasscloud.store import AppExists, AppNotFound, AppRecord, Store, StoreError, UserRecord
+from glasscloud.store.engine import create_engine
 from glasscloud.store.migrations import LATEST_VERSION
 from glasscloud.store.schema import metadata
+from glasscloud.store.urls import parse_database_url
 
 SCHEMA = ({"key": "language", "type": "select", "defaultValue": "en"},)
 
@@ -30,26 +33,38 @@ async def store(url: str):
     await store.close()
 
 
-async def _scalar(store: Store, sql: str):
-    return await store._run(lambda conn: conn.exec_driver_sql(sql).scalar())
+def _beside(url: str, fn, write: bool = False):
+    """`fn(connection)` on the database file through an engine made the way the store makes
+    its own (store.engine.create_engine), beside the store: no store internals."""
+    engine = create_engine(parse_database_url(url))
+    try:
+        with engine.begin() if write else engine.connect() as conn:
+            return fn(conn)
+    finally:
+        engine.dispose()
+
+
+def _scalar(url: str, sql: str):
+    return _beside(url, lambda conn: conn.exec_driver_sql(sql).scalar())
 
 
 # -- opening, schema, migrations -------------------------------------------------------------
 
 
 async def test_open_creates_the_file_in_wal_mode_with_a_busy_timeout(url, tmp_path):
-    async with await Store.open(url) as store:
+    async with await Store.open(url):
         assert (tmp_path / "glass.db").is_file()
-        assert await _scalar(store, "PRAGMA journal_mode") == "wal"
-        assert await _scalar(store, "PRAGMA busy_timeout") >= 1000
+        assert _scalar(url, "PRAGMA journal_mode") == "wal"
+        assert _scalar(url, "PRAGMA busy_timeout") >= 1000
 
 
-async def test_schema_matches_the_table_definitions(store):
-    actual = await store._run(
+async def test_schema_matches_the_table_definitions(store, url):
+    actual = _beside(
+        url,
         lambda sync: {
             table: {c["name"] for c in inspect(sync).get_columns(table)}
             for table in inspect(sync).get_table_names()
-        }
+        },
     )
     expected = {t.name: {c.name for c in t.columns} for t in metadata.sorted_tables}
     assert actual == expected
@@ -57,16 +72,15 @@ async def test_schema_matches_the_table_definitions(store):
 
 async def test_migrations_run_once(url):
     for _ in range(3):
-        async with await Store.open(url) as store:
-            assert await _scalar(store, "SELECT COUNT(*) FROM schema_version") == LATEST_VERSION
-            assert await _scalar(store, "SELECT MAX(version) FROM schema_version") == (
-                LATEST_VERSION
-            )
+        async with await Store.open(url):
+            assert _scalar(url, "SELECT COUNT(*) FROM schema_version") == LATEST_VERSION
+            assert _scalar(url, "SELECT MAX(version) FROM schema_version") == LATEST_VERSION
 
 
 async def test_a_database_from_a_newer_glasscloud_is_refused(url):
-    async with await Store.open(url) as store:
-        await store._run(
+    async with await Store.open(url):
+        _beside(
+            url,
             lambda conn: conn.exec_driver_sql(
                 f"INSERT INTO schema_version VALUES ({LATEST_VERSION + 1}, '2030-01-01 00:00:00')"
             ),
@@ -123,36 +137,37 @@ async def test_writes_take_the_write_lock_first_and_reads_do_not(store):
         if statement.startswith("BEGIN"):
             begins.append(statement)
 
-    event.listen(store._engine, "before_cursor_execute", record)
-    await store.set_user_settings("a@example.com", {"x": 1})
-    await store.get_user("a@example.com")
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        await store.set_user_settings("a@example.com", {"x": 1})
+        await store.get_user("a@example.com")
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
     assert begins == ["BEGIN IMMEDIATE", "BEGIN DEFERRED"]
 
 
 async def test_each_operation_is_one_call_on_one_worker_thread_off_the_loop(store):
     loop_thread = threading.current_thread()
     threads: set[threading.Thread] = set()
-    event.listen(
-        store._engine,
-        "before_cursor_execute",
-        lambda *args: threads.add(threading.current_thread()),
-    )
-    submit = store._executor.submit
-    submits: list[object] = []
+    begins: list[str] = []
 
-    def counting_submit(fn, *args, **kwargs):
-        submits.append(fn)
-        return submit(fn, *args, **kwargs)
+    def record(conn, cursor, statement, *args):
+        threads.add(threading.current_thread())
+        if statement.startswith("BEGIN"):
+            begins.append(statement)
 
-    store._executor.submit = counting_submit
-    await store.create_app("com.example.one", "One", "http://127.0.0.1:1")
-    await store.get_app("com.example.one")
-    await store.get_user("a@example.com")
-    await store.get_app_settings("a@example.com", "com.example.one")
-    await store.set_running_apps("a@example.com", ["com.a", "com.b", "com.c"])
-    await store.set_app_settings("a@example.com", "com.a", {"k": 1})
-    await asyncio.gather(*(store.get_user(f"u{i}@example.com") for i in range(20)))
-    assert len(submits) == 6 + 20
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        await store.create_app("com.example.one", "One", "http://127.0.0.1:1")
+        await store.get_app("com.example.one")
+        await store.get_user("a@example.com")
+        await store.get_app_settings("a@example.com", "com.example.one")
+        await store.set_running_apps("a@example.com", ["com.a", "com.b", "com.c"])
+        await store.set_app_settings("a@example.com", "com.a", {"k": 1})
+        await asyncio.gather(*(store.get_user(f"u{i}@example.com") for i in range(20)))
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert len(begins) == 6 + 20  # one transaction per operation
     assert len(threads) == 1
     (thread,) = threads
     assert thread is not loop_thread

@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 
 from glasscloud.asr.provider import AudioSource, Hypothesis, NetworkProvider
+from glasscloud.protocol.close_codes import CloseCode
 
 BYTES_PER_MS = 32
 EOF = '{"eof" : 1}'
@@ -112,5 +113,5 @@ async def _read(ws: aiohttp.ClientWebSocketResponse, state: _Utterances) -> None
             state.answer(json.loads(msg.data))
         elif msg.type is aiohttp.WSMsgType.ERROR:
             raise ConnectionError(f"vosk server connection error: {ws.exception()}")
-    if ws.close_code not in (1000, None):
+    if ws.close_code not in (CloseCode.NORMAL, None):
         raise ConnectionError(f"vosk server closed the stream with code {ws.close_code}")

@@ -17,10 +17,13 @@ from typing import Any
 
 import jwt
 
-from glasscloud.auth.tokens import ALGORITHM, TokenError
-
-APP_TOKEN_TYPE = "app"
-DEVELOPER_TOKEN_TYPE = "developer"
+from glasscloud.auth.tokens import (
+    ALGORITHM,
+    APP_TOKEN_TYPE,
+    DEVELOPER_TOKEN_TYPE,
+    TokenError,
+)
+from glasscloud.protocol.errors import ErrorCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +52,21 @@ def issue_developer_token(secret: str, email: str) -> str:
 
 def _decode(secret: str, token: str | None, what: str) -> dict[str, Any]:
     if token is None or not token.strip():
-        raise TokenError("MISSING_TOKEN", f"No {what} was provided.")
+        raise TokenError(ErrorCode.MISSING_TOKEN, f"No {what} was provided.")
     try:
         header = jwt.get_unverified_header(token.strip())
     except jwt.InvalidTokenError:
-        raise TokenError("INVALID_JWT", f"The {what} is not a JWT.") from None
+        raise TokenError(ErrorCode.INVALID_JWT, f"The {what} is not a JWT.") from None
     if header.get("alg") != ALGORITHM:
-        raise TokenError("INVALID_JWT", f"The {what} must be signed with {ALGORITHM}.")
+        raise TokenError(ErrorCode.INVALID_JWT, f"The {what} must be signed with {ALGORITHM}.")
     try:
         return jwt.decode(token.strip(), secret, algorithms=[ALGORITHM], leeway=60)
     except jwt.InvalidSignatureError:
         raise TokenError(
-            "JWT_SIGNATURE_FAILED", f"The {what} was not signed by this server."
+            ErrorCode.JWT_SIGNATURE_FAILED, f"The {what} was not signed by this server."
         ) from None
     except jwt.InvalidTokenError as exc:
-        raise TokenError("INVALID_JWT", f"The {what} is not valid ({exc}).") from None
+        raise TokenError(ErrorCode.INVALID_JWT, f"The {what} is not valid ({exc}).") from None
 
 
 def verify_app_token(secret: str, token: str | None) -> AppClaims:
@@ -72,9 +75,9 @@ def verify_app_token(secret: str, token: str | None) -> AppClaims:
     package = claims.get("packageName")
     version = claims.get("kv")
     if claims.get("typ") != APP_TOKEN_TYPE or not isinstance(package, str) or not package:
-        raise TokenError("INVALID_JWT", "The token is not an App token (no packageName).")
+        raise TokenError(ErrorCode.INVALID_JWT, "The token is not an App token (no packageName).")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise TokenError("INVALID_JWT", "The App token has no key version (kv).")
+        raise TokenError(ErrorCode.INVALID_JWT, "The App token has no key version (kv).")
     return AppClaims(package, version)
 
 
@@ -84,7 +87,7 @@ def verify_developer_token(secret: str, token: str | None) -> str:
     email = claims.get("email")
     if claims.get("typ") != DEVELOPER_TOKEN_TYPE or not isinstance(email, str):
         raise TokenError(
-            "NOT_A_DEVELOPER_TOKEN",
+            ErrorCode.NOT_A_DEVELOPER_TOKEN,
             "This route needs a developer token (glasscloud dev-token EMAIL).",
         )
     return email

@@ -2,6 +2,11 @@
 
 Reference tokens carry no `exp` and never expire, so none is issued and none is required;
 revoking access means changing the secret.
+
+Every token this server signs says what it is in `typ` (`core`, `developer`, `app`) and is
+accepted only where that kind belongs. Core tokens issued before the claim existed (and the
+reference cloud's) have no `typ`; they are still core tokens, because the other two kinds
+always carried theirs (docs/decisions.md, "Token kinds").
 """
 
 from __future__ import annotations
@@ -11,19 +16,29 @@ import time
 
 import jwt
 
+from glasscloud.protocol.errors import ErrorCode, ProtocolError
+
 ALGORITHM = "HS256"
+
+CORE_TOKEN_TYPE = "core"
+DEVELOPER_TOKEN_TYPE = "developer"
+APP_TOKEN_TYPE = "app"
+_KIND_NAMES = {DEVELOPER_TOKEN_TYPE: "a developer token", APP_TOKEN_TYPE: "an App token"}
 
 # Reference tokens may carry a non-string `sub` or `jti`; the user is named by `email` alone.
 _DECODE_OPTIONS = {"verify_sub": False, "verify_jti": False}
 
 
 class TokenError(Exception):
-    """A core token was refused. `code` is machine-readable, `message` one sentence."""
+    """A token was refused. `code` is machine-readable, `message` one sentence."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = ErrorCode(code)
         self.message = message
+
+    def as_protocol_error(self, field: str | None = None) -> ProtocolError:
+        return ProtocolError(self.code, self.message, field)
 
 
 def generate_secret() -> str:
@@ -37,6 +52,7 @@ def issue_core_token(secret: str, email: str, sub: str | None = None) -> str:
     if not normalised:
         raise ValueError("a core token needs a non-empty e-mail")
     claims = {
+        "typ": CORE_TOKEN_TYPE,
         "sub": sub if sub is not None else normalised,
         "email": normalised,
         "iat": int(time.time()),
@@ -47,19 +63,36 @@ def issue_core_token(secret: str, email: str, sub: str | None = None) -> str:
 def verify_core_token(secret: str, token: str | None) -> str:
     """Check `token` and return its user id (the lower-cased `email` claim).
 
-    Raises TokenError with code MISSING_TOKEN, INVALID_TOKEN or INVALID_TOKEN_CLAIMS.
+    Raises TokenError with code MISSING_TOKEN, INVALID_TOKEN (also for a developer or App
+    token: they are signed with the same secret but are not core tokens) or
+    INVALID_TOKEN_CLAIMS.
     """
     if token is None or not token.strip():
-        raise TokenError("MISSING_TOKEN", "No core token was provided.")
+        raise TokenError(ErrorCode.MISSING_TOKEN, "No core token was provided.")
     try:
         claims = jwt.decode(
             token.strip(), secret, algorithms=[ALGORITHM], options=_DECODE_OPTIONS, leeway=60
         )
     except jwt.InvalidTokenError as exc:
         raise TokenError(
-            "INVALID_TOKEN", f"The core token is not a valid HS256 token for this server ({exc})."
+            ErrorCode.INVALID_TOKEN,
+            f"The core token is not a valid HS256 token for this server ({exc}).",
         ) from None
+    kind = claims.get("typ", CORE_TOKEN_TYPE)
+    if kind != CORE_TOKEN_TYPE:
+        what = (
+            _KIND_NAMES.get(kind, f"a token of kind {kind!r}")
+            if isinstance(kind, str)
+            else ("a token with an unusable `typ`")
+        )
+        raise TokenError(
+            ErrorCode.INVALID_TOKEN,
+            f"This is {what}, not a core token; the glasses and the phone routes need a "
+            "core token (glasscloud token EMAIL).",
+        )
     email = claims.get("email")
     if not isinstance(email, str) or not email.strip():
-        raise TokenError("INVALID_TOKEN_CLAIMS", "The core token has no usable email claim.")
+        raise TokenError(
+            ErrorCode.INVALID_TOKEN_CLAIMS, "The core token has no usable email claim."
+        )
     return email.strip().lower()

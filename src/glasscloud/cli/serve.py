@@ -41,6 +41,26 @@ def add_commands(commands: Commands) -> None:
         "--dashboard-package",
         help="package name of the system dashboard App (default system.augmentos.dashboard)",
     )
+    serve.add_argument(
+        "--header-timeout",
+        help="seconds a client may take to send a request's headers (default 10)",
+    )
+    serve.add_argument(
+        "--keepalive-timeout", help="seconds an idle HTTP connection is kept (default 15)"
+    )
+    serve.add_argument(
+        "--max-pending-per-address",
+        help="connections one address may hold before authenticating (default 64; 0: no cap, "
+        "behind a reverse proxy)",
+    )
+    serve.add_argument(
+        "--fd-reserve",
+        help="file descriptors kept free for authenticated peers and the database (default 128)",
+    )
+    serve.add_argument(
+        "--key-check-interval",
+        help="seconds between checks for API keys rotated by another process (default 2)",
+    )
     serve.set_defaults(handler=_serve)
 
 

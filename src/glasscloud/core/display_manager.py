@@ -213,6 +213,11 @@ class DisplayManager:
 
     # ---- state helpers ---------------------------------------------------------------
 
+    def lock_holder(self) -> str | None:
+        """The background App holding the display lock now, if its lock is still valid."""
+        self._check_lock()
+        return self.lock.holder if self.lock is not None else None
+
     def pending(self, package_name: str) -> Content | None:
         """The App's request that has not reached the glasses yet, if any."""
         content = self.latest.get(package_name)

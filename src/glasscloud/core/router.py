@@ -30,8 +30,8 @@ from glasscloud.protocol.glasses import GlassesMessage, transcription_data
 from glasscloud.protocol.jsonio import encode, iso_timestamp
 from glasscloud.protocol.streams import (
     MICROPHONE,
-    REQUEST_RESPONSES,
     has_permission,
+    is_response,
     parse_subscription,
     required_permission,
     transcription_key,
@@ -71,14 +71,11 @@ class Router:
     def route_glasses_event(self, msg: GlassesMessage) -> None:
         """A validated glasses event that is a stream (not a control message)."""
         kind = msg.type
-        if kind in REQUEST_RESPONSES:
+        if is_response(kind):
             # No App can ask for these yet: they reach nobody rather than every `*`.
             self.ctx.metrics.inc("glasses_responses_unrequested", type=kind)
             return
-        if kind == "local_transcription":
-            now_ms = int(self.ctx.clock.wall() * 1000)
-            self.deliver_transcription(transcription_data(msg.obj, now_ms))
-        elif kind == "touch_event":
+        if kind == "touch_event":
             self.deliver("touch_event", msg.text)
             gesture = msg.obj.get("gesture_name")
             if isinstance(gesture, str):
@@ -92,6 +89,10 @@ class Router:
             if kind == "VAD":
                 self.transcription.vad(msg.obj["status"] in (True, "true"))
             self.deliver(kind, msg.text)
+
+    def phone_transcription(self, obj: dict[str, Any]) -> None:
+        """The phone's own `local_transcription`, routed like a recogniser's result."""
+        self.deliver_transcription(transcription_data(obj, int(self.ctx.clock.wall() * 1000)))
 
     def deliver_transcription(self, data: dict[str, Any]) -> None:
         """Route one `transcription` result (from the phone or a recogniser) to the Apps

@@ -27,10 +27,7 @@ from glasscloud.protocol import app as app_wire
 from glasscloud.protocol import glasses as glasses_wire
 from glasscloud.protocol.close_codes import CloseCode
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
-from glasscloud.protocol.glasses import GlassesMessage
-
-# Glasses messages the session answers itself (the rest are streams for the router).
-_NOT_ROUTED = frozenset({"connection_init", "keep_alive_ack", "core_status_update", "start_app"})
+from glasscloud.protocol.glasses import CONTROL_TYPES, GlassesMessage
 
 
 class UserSession:
@@ -206,9 +203,13 @@ class UserSession:
 
     def handle_glasses_message(self, msg: GlassesMessage) -> None:
         kind = msg.type
-        if kind in _NOT_ROUTED:
-            return  # start_app needs the App record: the shell looks it up, calls start_app()
-        if kind == "stop_app":
+        if kind not in CONTROL_TYPES:
+            if kind == "head_position":
+                self.display.head_position(msg.obj["position"])
+            self.router.route_glasses_event(msg)
+        elif kind == "local_transcription":
+            self.router.phone_transcription(msg.obj)
+        elif kind == "stop_app":
             self.stop_app(msg.obj["packageName"], "user_disabled")
         elif kind == "request_settings":
             self._to_glasses(
@@ -220,10 +221,8 @@ class UserSession:
             self._to_glasses(
                 glasses_wire.settings_update(self.system_settings, self.ctx.timestamp())
             )
-        else:
-            if kind == "head_position":
-                self.display.head_position(msg.obj["position"])
-            self.router.route_glasses_event(msg)
+        # start_app needs the App record: the shell looks it up and calls start_app();
+        # connection_init, keep_alive_ack and core_status_update need nothing here.
 
     def handle_glasses_audio(self, data: bytes) -> None:
         self.router.relay_audio(data)

@@ -1,8 +1,10 @@
 """The App side of the wire (`/app-ws`, webhooks), as `@mentra/sdk` 2.1.29 speaks it
-(reference/app-protocol.md)."""
+(the `@mentra/sdk` App protocol)."""
 
 from __future__ import annotations
 
+import binascii
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,12 +18,18 @@ from glasscloud.protocol.validate import (
     STR,
     Rules,
     check_fields,
+    check_package_name,
     type_name,
 )
 
 VIEWS = frozenset({"main", "dashboard"})
 
-# Layouts and the string fields each one needs (reference/app-protocol.md §7).
+# A display_event's `durationMs` must be a finite number of milliseconds in
+# [0, MAX_DURATION_MS] (0: shown once, as the reference cloud allows; the top is one hour,
+# far above any caption or notice, and small enough that timer arithmetic stays exact).
+MAX_DURATION_MS = 3_600_000
+
+# Layouts and the string fields each one needs.
 LAYOUT_FIELDS: dict[str, tuple[str, ...]] = {
     "text_wall": ("text",),
     "double_text_wall": ("topText", "bottomText"),
@@ -73,13 +81,11 @@ _RULES: dict[str, Rules] = {
 
 DASHBOARD_SECTIONS = ("topLeft", "topRight", "bottomLeft", "bottomRight")
 DASHBOARD_MODES = ("main", "expanded")
-# Modes an App may write content for; `always_on` is accepted and not rendered (§7.3).
+# Modes an App may write content for; `always_on` is accepted and not rendered (as in the
+# reference cloud).
 DASHBOARD_CONTENT_MODES = (*DASHBOARD_MODES, "always_on")
 # Layouts a dashboard item may be given as (flattened to text when rendered).
 DASHBOARD_CONTENT_LAYOUTS = ("text_wall", "double_text_wall", "dashboard_card", "reference_card")
-
-KNOWN_TYPES = frozenset(_RULES) | KNOWN_UNSUPPORTED
-
 
 @dataclass(frozen=True, slots=True)
 class AppMessage:
@@ -100,7 +106,9 @@ def decode_app_message(text: str) -> AppMessage:
             "type",
         )
     check_fields(msg_type, obj, rules)
-    if msg_type == "display_event":
+    if msg_type == "tpa_connection_init":
+        check_package_name(obj["packageName"])
+    elif msg_type == "display_event":
         validate_display(obj)
     elif msg_type.startswith("dashboard_"):
         validate_dashboard(msg_type, obj)
@@ -157,6 +165,8 @@ def validate_display(obj: dict[str, Any]) -> None:
                 f"`layout.{name}` of a {layout_type} must be a string, got {type_name(value)}.",
                 f"layout.{name}",
             )
+    if layout_type == "bitmap_view":
+        check_base64(layout["data"], "layout.data")
     if layout_type == "bitmap_animation":
         frames = layout.get("frames")
         if not isinstance(frames, list) or not all(isinstance(f, str) for f in frames):
@@ -171,9 +181,14 @@ def validate_display(obj: dict[str, Any]) -> None:
             {"interval": ((NUM,), False), "repeat": ((BOOL,), False)},
             prefix="layout.",
         )
-        if layout.get("interval") is not None and layout["interval"] < 0:
+        interval = layout.get("interval")
+        if interval is not None and not (
+            math.isfinite(interval) and 0 <= interval <= MAX_DURATION_MS
+        ):
             raise ProtocolError(
-                ErrorCode.INVALID_FIELD, "`layout.interval` must be >= 0.", "layout.interval"
+                ErrorCode.INVALID_FIELD,
+                f"`layout.interval` must be from 0 to {MAX_DURATION_MS} ms, got {interval!r}.",
+                "layout.interval",
             )
     view = obj.get("view", "main")
     if view not in VIEWS:
@@ -183,8 +198,25 @@ def validate_display(obj: dict[str, Any]) -> None:
             "view",
         )
     duration = obj.get("durationMs")
-    if duration is not None and duration < 0:
-        raise ProtocolError(ErrorCode.INVALID_FIELD, "`durationMs` must be >= 0.", "durationMs")
+    if duration is not None and not (math.isfinite(duration) and 0 <= duration <= MAX_DURATION_MS):
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD,
+            f"`durationMs` must be a number of milliseconds from 0 to "
+            f"{MAX_DURATION_MS} (one hour), got {duration!r}.",
+            "durationMs",
+        )
+
+
+def check_base64(value: str, field: str) -> None:
+    """A non-empty standard base64 text (what the SDK makes of a bitmap)."""
+    try:
+        ok = bool(value) and bool(binascii.a2b_base64(value, strict_mode=True))
+    except (binascii.Error, ValueError):
+        ok = False
+    if not ok:
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD, f"`{field}` must be non-empty base64 (a BMP image).", field
+        )
 
 
 def app_session_id(user_id: str, package_name: str) -> str:

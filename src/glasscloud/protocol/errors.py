@@ -1,8 +1,14 @@
-"""Error codes sent on the wire, and the exception that carries one."""
+"""Error codes sent on the wire, and the exception that carries one.
+
+One vocabulary: every refusal the server sends (WebSocket error frame or HTTP body) carries
+an `ErrorCode`, with its hint and, where it can come over HTTP, its status here (close codes
+are `protocol.close_codes.CloseCode`). docs/errors.md lists them (a test keeps it true).
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorCode(StrEnum):
@@ -36,6 +42,14 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     MESSAGE_TOO_LARGE = "MESSAGE_TOO_LARGE"
     SESSION_REPLACED = "SESSION_REPLACED"
+    API_KEY_ROTATED = "API_KEY_ROTATED"
+    # REST and developer API
+    NO_SESSION = "NO_SESSION"
+    NOT_RUNNING = "NOT_RUNNING"
+    APP_EXISTS = "APP_EXISTS"
+    NOT_A_DEVELOPER_TOKEN = "NOT_A_DEVELOPER_TOKEN"
+    INVALID_TOKEN_CLAIMS = "INVALID_TOKEN_CLAIMS"
+    REGISTRATION_NOT_FOUND = "REGISTRATION_NOT_FOUND"
     ALREADY_AUTHENTICATED = "ALREADY_AUTHENTICATED"
     # App settings and AI tools (REST).
     INVALID_SETTING = "INVALID_SETTING"
@@ -76,7 +90,7 @@ HINTS: dict[ErrorCode, str] = {
     "the socket stays authenticated until it closes.",
     ErrorCode.INVALID_TOKEN: "Get a new core token (glasscloud token EMAIL).",
     ErrorCode.MISSING_TOKEN: "Send `Authorization: Bearer <token>`.",
-    ErrorCode.INVALID_FIELD: "Fix the field named in `field`; see reference/app-protocol.md.",
+    ErrorCode.INVALID_FIELD: "Fix the field named in `field`; the message says what it must be.",
     ErrorCode.UNKNOWN_MESSAGE_TYPE: "Check the `type` string against the protocol.",
     ErrorCode.NOT_SUPPORTED: "This glasscloud version does not implement that message yet.",
     ErrorCode.INVALID_SUBSCRIPTION: "Use a known stream name such as button_press, "
@@ -103,6 +117,17 @@ HINTS: dict[ErrorCode, str] = {
     ErrorCode.MESSAGE_TOO_LARGE: "Keep each frame under the server's size limit.",
     ErrorCode.SESSION_REPLACED: "Another connection signed in as this user; reconnect to take "
     "over again.",
+    ErrorCode.API_KEY_ROTATED: "The App's API key was rotated; restart the App with the new "
+    "key (printed by `glasscloud apps rotate-key` or the developer API).",
+    ErrorCode.NO_SESSION: "Connect the user's glasses first; Apps start inside a live session.",
+    ErrorCode.NOT_RUNNING: "The App is not running for this user; nothing to stop.",
+    ErrorCode.APP_EXISTS: "Choose another package name, or rotate the existing App's key.",
+    ErrorCode.NOT_A_DEVELOPER_TOKEN: "Get a developer token on the server: glasscloud "
+    "dev-token EMAIL.",
+    ErrorCode.INVALID_TOKEN_CLAIMS: "Get a new token from this server (glasscloud token EMAIL "
+    "or dev-token EMAIL); this one lacks a required claim.",
+    ErrorCode.REGISTRATION_NOT_FOUND: "Register the App server again: POST "
+    "/api/app-server/register.",
     ErrorCode.INVALID_SETTING: "Send a value the App's settings schema allows for the setting "
     "named in `field` (GET /appsettings/{package} lists them).",
     ErrorCode.TOOL_NOT_FOUND: "Call one of the tools the App declared (GET "
@@ -132,8 +157,22 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.APP_NOT_STARTED: 410,
     ErrorCode.MISSING_SESSION_ID: 400,
     ErrorCode.MALFORMED_MESSAGE: 400,
+    ErrorCode.INVALID_FIELD: 400,
     ErrorCode.TOO_MANY_CONNECTIONS: 429,
     ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.API_KEY_ROTATED: 403,
+    ErrorCode.NO_SESSION: 409,
+    ErrorCode.NOT_RUNNING: 409,
+    ErrorCode.APP_EXISTS: 409,
+    ErrorCode.NOT_A_DEVELOPER_TOKEN: 401,
+    ErrorCode.INVALID_TOKEN_CLAIMS: 401,
+    ErrorCode.REGISTRATION_NOT_FOUND: 404,
+    ErrorCode.INVALID_SETTING: 400,
+    ErrorCode.TOOL_NOT_FOUND: 404,
+    ErrorCode.TOOL_TIMEOUT: 504,
+    ErrorCode.TOOL_FAILED: 502,
+    ErrorCode.APP_NOT_INSTALLED: 403,
+    ErrorCode.USER_MISMATCH: 403,
 }
 
 
@@ -142,3 +181,25 @@ def hint(code: str) -> str | None:
         return HINTS.get(ErrorCode(code))
     except ValueError:
         return None
+
+
+def http_status(code: ErrorCode) -> int:
+    """The HTTP status of a refusal with this code (400 for codes without their own)."""
+    return HTTP_STATUS.get(code, 400)
+
+
+def package_not_found(package_name: str, field: str | None = None) -> ProtocolError:
+    """The one way to say that no App is registered under a name."""
+    return ProtocolError(
+        ErrorCode.PACKAGE_NOT_FOUND, f"No App is registered as '{package_name}'.", field
+    )
+
+
+def error_body(error: ProtocolError, *, with_hint: bool = True) -> dict[str, Any]:
+    """`{code, message, field?, hint?}`: the error object of every HTTP refusal."""
+    body: dict[str, Any] = {"code": error.code.value, "message": error.message}
+    if error.field:
+        body["field"] = error.field
+    if with_hint and (advice := HINTS.get(error.code)):
+        body["hint"] = advice
+    return body

@@ -1,5 +1,5 @@
 """The glasses/phone side of the wire (`/glasses-ws`): decoding what the phone sends and
-building what the cloud sends back. Field names follow reference/glasses-protocol.md."""
+building what the cloud sends back. Field names are the MentraOS phone's."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from typing import Any
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
 from glasscloud.protocol.jsonio import decode_object, encode
 from glasscloud.protocol.streams import DEFAULT_LANGUAGE, LANGUAGE_RE
-from glasscloud.protocol.validate import BOOL, NUM, OBJ, STR, Rules, check_fields
+from glasscloud.protocol.validate import (
+    BOOL,
+    NUM,
+    OBJ,
+    STR,
+    Rules,
+    check_fields,
+    check_package_name,
+)
 
 # Types the cloud acts on itself and never relays to Apps.
 CONTROL_TYPES = frozenset(
@@ -69,6 +77,8 @@ def decode_glasses_message(text: str) -> GlassesMessage:
     rules = _RULES.get(msg_type)
     if rules:
         check_fields(msg_type, obj, rules)
+    if msg_type in ("start_app", "stop_app"):
+        check_package_name(obj["packageName"])
     if msg_type == "head_position" and obj["position"] not in ("up", "down"):
         raise ProtocolError(
             ErrorCode.INVALID_FIELD,
@@ -196,12 +206,19 @@ def connection_ack(user_id: str, user_session: dict[str, Any], timestamp: str) -
     )
 
 
-def connection_error(code: str, message: str, timestamp: str, field: str | None = None) -> str:
+def connection_error_body(
+    code: str, message: str, timestamp: str, field: str | None = None
+) -> dict[str, Any]:
+    """A `connection_error`: a frame on the socket, or the body of a refused upgrade."""
     body: dict[str, Any] = {"type": "connection_error", "code": code, "message": message}
     if field:
         body["field"] = field
     body["timestamp"] = timestamp
-    return encode(body)
+    return body
+
+
+def connection_error(code: str, message: str, timestamp: str, field: str | None = None) -> str:
+    return encode(connection_error_body(code, message, timestamp, field))
 
 
 def app_state_change(

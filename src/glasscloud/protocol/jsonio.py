@@ -24,14 +24,65 @@ def encode_str(value: str) -> str:
     return _encoder.encode(value).decode()
 
 
-def decode_object(text: str | bytes) -> dict[str, Any]:
-    """Decode one frame that must be a JSON object with a string `type`."""
+# Peer JSON may nest at most this deep (the outermost object or array is level 1). Real
+# frames nest 3-5 levels (a layout inside a display_event, a setting's options); msgspec
+# itself recurses on the C stack and fails with RecursionError near 1,000 levels, which
+# a 2 KB frame reaches (docs/decisions.md, "JSON depth limit").
+MAX_JSON_DEPTH = 64
+
+_CONTAINERS = (list, dict)
+
+
+def decode_json(data: str | bytes, what: str = "frame") -> Any:
+    """Decode peer JSON (`what` names it in errors: "frame", "body"). The one place where
+    text from a peer becomes Python values: invalid JSON or nesting deeper than
+    MAX_JSON_DEPTH raise ProtocolError(MALFORMED_MESSAGE), never RecursionError."""
     try:
-        obj = _decoder.decode(text)
+        value = _decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise ProtocolError(
-            ErrorCode.MALFORMED_MESSAGE, f"The frame is not valid JSON: {exc}."
+            ErrorCode.MALFORMED_MESSAGE, f"The {what} is not valid JSON: {exc}."
         ) from None
+    except RecursionError:
+        raise _too_deep(what) from None
+    # Nesting deeper than the limit needs more opening brackets than the limit; counting
+    # them is C-speed, so ordinary frames never pay for the walk.
+    if isinstance(data, bytes):
+        openers = data.count(b"[") + data.count(b"{")
+    else:
+        openers = data.count("[") + data.count("{")
+    if openers > MAX_JSON_DEPTH and nesting_exceeds(value, MAX_JSON_DEPTH):
+        raise _too_deep(what)
+    return value
+
+
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether arrays/objects in `value` nest more than `limit` levels; breadth-first and
+    without recursion, stopping at the first level past the limit."""
+    level = [value] if value.__class__ in _CONTAINERS else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        below: list[Any] = []
+        for item in level:
+            children = item.values() if item.__class__ is dict else item
+            below += [v for v in children if v.__class__ in _CONTAINERS]
+        level = below
+    return False
+
+
+def _too_deep(what: str) -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.MALFORMED_MESSAGE,
+        f"The {what} nests arrays/objects more than {MAX_JSON_DEPTH} levels deep.",
+    )
+
+
+def decode_object(text: str | bytes) -> dict[str, Any]:
+    """Decode one frame that must be a JSON object with a string `type`."""
+    obj = decode_json(text)
     if not isinstance(obj, dict):
         raise ProtocolError(ErrorCode.MALFORMED_MESSAGE, "The frame must be a JSON object.")
     msg_type = obj.get("type")
@@ -39,6 +90,19 @@ def decode_object(text: str | bytes) -> dict[str, Any]:
         raise ProtocolError(
             ErrorCode.INVALID_FIELD, "Every message needs a non-empty string `type`.", "type"
         )
+    return obj
+
+
+def decode_body(data: bytes) -> dict[str, Any]:
+    """An HTTP request body that must be one JSON object (the developer API, App server
+    registration). Raises ProtocolError(MALFORMED_MESSAGE) naming the problem."""
+    if not data.strip():
+        raise ProtocolError(
+            ErrorCode.MALFORMED_MESSAGE, "The body must be a JSON object; it is empty."
+        )
+    obj = decode_json(data, "body")
+    if not isinstance(obj, dict):
+        raise ProtocolError(ErrorCode.MALFORMED_MESSAGE, "The body must be a JSON object.")
     return obj
 
 

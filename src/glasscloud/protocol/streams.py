@@ -9,7 +9,9 @@ SDK matches `streamType` by string equality), and `key`, the normalised name rou
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
@@ -68,23 +70,72 @@ LANGUAGE_RE = re.compile(r"^[a-z]{2,3}-[A-Z]{2}$")
 DEFAULT_LANGUAGE = "en-US"
 
 MICROPHONE = "MICROPHONE"
-_PERMISSION_BY_BASE = {
-    "audio_chunk": MICROPHONE,
-    "transcription": MICROPHONE,
-    "translation": MICROPHONE,
-    "VAD": MICROPHONE,
-    "location_update": "LOCATION",
-    "location_stream": "LOCATION",
-    "calendar_event": "CALENDAR",
-    "phone_notification": "READ_NOTIFICATIONS",
-    "phone_notification_dismissed": "READ_NOTIFICATIONS",
-    "notification_dismissed": "READ_NOTIFICATIONS",
-}
+LOCATION = "LOCATION"
+CALENDAR = "CALENDAR"
+CAMERA = "CAMERA"
+READ_NOTIFICATIONS = "READ_NOTIFICATIONS"
+ALL = "ALL"
+
+# The permission every stream needs before an App may receive it (None: anyone may), stated
+# for every base name a subscription can carry and every type the glasses send (see
+# protocol/glasses.py and the MentraOS phone's event list). A unit test keeps it
+# complete. The reference cloud asked only for the first four groups.
+STREAM_PERMISSIONS: Mapping[str, str | None] = MappingProxyType(
+    {
+        # speech and sound
+        "audio_chunk": MICROPHONE,
+        "transcription": MICROPHONE,
+        "translation": MICROPHONE,
+        "VAD": MICROPHONE,
+        # where the user is
+        "location_update": LOCATION,
+        "location_stream": LOCATION,
+        "vps_coordinates": LOCATION,
+        # the user's calendar and notifications
+        "calendar_event": CALENDAR,
+        "phone_notification": READ_NOTIFICATIONS,
+        "phone_notification_dismissed": READ_NOTIFICATIONS,
+        "notification_dismissed": READ_NOTIFICATIONS,
+        # what the camera sees
+        "video": CAMERA,
+        "photo_request": CAMERA,
+        "photo_response": CAMERA,
+        "photo_taken": CAMERA,
+        "rtmp_stream_status": CAMERA,
+        "managed_stream_status": CAMERA,
+        # input and device state: no permission
+        "button_press": None,
+        "head_position": None,
+        "touch_event": None,
+        "glasses_battery_update": None,
+        "phone_battery_update": None,
+        "glasses_connection_state": None,
+        "open_dashboard": None,
+        "dashboard_state": None,
+        "start_app": None,
+        "stop_app": None,
+        "core_status_update": None,
+        "settings_update_request": None,
+        "custom_message": None,
+        "augmentos": None,  # augmentos:<setting> (the user's display settings)
+    }
+)
+
+# A wildcard (`*`, `all`) subscription needs no permission itself; each stream delivered
+# through it is checked against STREAM_PERMISSIONS (the reference cloud let `*` bypass them).
+WILDCARD_PERMISSION: str | None = None
+
+# A type the glasses send that is not in the table (`config`, `video_stream_response`,
+# a future type) reaches wildcard subscribers only with `ALL`: unknown data is not assumed
+# harmless.
+UNKNOWN_STREAM_PERMISSION = ALL
 
 MEDIA_BASES = frozenset({"audio_chunk", "transcription", "translation"})
 
-# Glasses messages that answer one App's request: they go to the App that asked, never to
-# subscribers (a `*` subscriber with no permissions used to receive every photo).
+# Glasses messages that answer one App's request (they carry its `requestId`): they go to
+# the App that asked, never to subscribers, wildcards included (a `*` subscriber with no
+# permissions used to receive every photo). No App can ask yet (photo and VPS requests are
+# answered NOT_SUPPORTED), so today they reach nobody.
 REQUEST_RESPONSES = frozenset({"photo_response", "vps_coordinates"})
 
 
@@ -110,9 +161,18 @@ def base_of(key: str) -> str:
 
 
 def required_permission(key: str) -> str | None:
-    """The permission a stream needs; None for streams anyone may read (wildcards included:
-    a wildcard subscriber is checked per delivered stream instead)."""
-    return _PERMISSION_BY_BASE.get(base_of(key))
+    """The permission a stream (a routing key or a glasses message type) needs; None for
+    streams anyone may read. A wildcard needs none itself (each delivered stream is checked
+    instead); a type this cloud does not know needs `ALL`."""
+    if key in WILDCARDS:
+        return WILDCARD_PERMISSION
+    return STREAM_PERMISSIONS.get(base_of(key), UNKNOWN_STREAM_PERMISSION)
+
+
+def is_response(stream_type: str) -> bool:
+    """Whether this type answers one App's request: deliver it to the requester only,
+    never to subscribers (by name or wildcard)."""
+    return base_of(stream_type) in REQUEST_RESPONSES
 
 
 def has_permission(granted: frozenset[str] | set[str], required: str | None) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,3 +61,33 @@ def type_name(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
+
+
+# Package names: reverse-domain style (com.example.captions), dot-separated segments of
+# letters, digits, '_' and '-', each starting with a letter or digit. Android allows 255;
+# 128 is far above any real one and keeps names echoed in errors and logs short.
+MAX_PACKAGE_NAME = 128
+PACKAGE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9][A-Za-z0-9_-]*)*")
+
+
+def package_name_problem(value: Any) -> str | None:
+    """Why `value` is not a package name (a phrase that follows the field's name), or None.
+    Never echoes an overlong value."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if len(value) > MAX_PACKAGE_NAME:
+        return f"is {len(value)} characters long; the limit is {MAX_PACKAGE_NAME}"
+    if not PACKAGE_NAME_RE.fullmatch(value):
+        return (
+            f"'{value}' is invalid: use dot-separated segments of letters, digits, '_' and "
+            "'-', each starting with a letter or digit (e.g. com.example.captions)"
+        )
+    return None
+
+
+def check_package_name(value: Any, field: str = "packageName") -> str:
+    """`value` if it is a package name, else ProtocolError(INVALID_FIELD) naming `field`."""
+    problem = package_name_problem(value)
+    if problem is not None:
+        raise ProtocolError(ErrorCode.INVALID_FIELD, f"`{field}` {problem}.", field)
+    return value

@@ -23,6 +23,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from glasscloud.protocol.errors import ProtocolError
+from glasscloud.protocol.jsonio import decode_body
 from glasscloud.sdk.errors import SdkError
 from glasscloud.sdk.reconnect import ReconnectPolicy
 from glasscloud.sdk.session import AppSession, Sleep
@@ -229,11 +231,9 @@ class AppServer:
 
     async def _webhook(self, request: web.Request) -> web.Response:
         try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "Request body must be JSON")
-        if not isinstance(body, dict):
-            return _error(400, "Request body must be a JSON object")
+            body = decode_body(await request.read())
+        except ProtocolError as error:
+            return _error(400, f"Request body must be a JSON object: {error.message}")
         kind = body.get("type")
         if kind == "session_request":
             return await self._session_request(body)

@@ -12,13 +12,14 @@ from typing import Any
 
 import aiohttp
 
+from glasscloud.protocol.close_codes import CloseCode
 from glasscloud.protocol.errors import ProtocolError
 from glasscloud.protocol.jsonio import decode_object
 from glasscloud.sdk.errors import CloudError, ConnectError
 
 log = logging.getLogger("glasscloud.sdk")
 
-CLOSE_ABNORMAL = 1006
+CLOSE_ABNORMAL = CloseCode.ABNORMAL
 ERROR_TYPES = frozenset({"tpa_connection_error", "connection_error"})
 
 
@@ -93,7 +94,7 @@ class AppConnection:
             if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                 return Closed(self.ws.close_code or CLOSE_ABNORMAL, "")
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
+    async def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         with contextlib.suppress(Exception):
             await self.flush()
         self._outbox.put_nowait(None)

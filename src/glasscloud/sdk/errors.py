@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from glasscloud.protocol.errors import ErrorCode
+
 
 class SdkError(Exception):
     """Base class of every error the SDK raises."""
@@ -47,7 +49,7 @@ class DeniedStream:
 class StreamPermissionError(SdkError):
     """A `permission_error` frame: some subscriptions were refused for missing permissions."""
 
-    code = "PERMISSION_DENIED"
+    code = ErrorCode.PERMISSION_DENIED
 
     def __init__(self, message: str, denied: tuple[DeniedStream, ...]) -> None:
         super().__init__(message)

@@ -1,6 +1,7 @@
 """The frames an App sends, byte-for-byte as `@mentra/sdk` 2.1.29 sends them.
 
-Field order is part of the contract (reference/sdk-wire-capture.txt): a Python App must be
+Field order is part of the contract (tests/fixtures/sdk-wire-capture-part1.txt, captured
+from the real SDK): a Python App must be
 indistinguishable on the wire from a TypeScript one, so every builder writes its keys in the
 order the official SDK does, including its quirks (`display_event` starts with `timestamp`
 and carries an empty `sessionId`; `dashboard_content_update` carries the session id with the

@@ -1,12 +1,14 @@
 """When to reconnect after the App socket closes, and how long to wait: the official SDK's
-policy (reference/app-protocol.md §3.6-3.7), with the delays injectable for tests."""
+policy (docs/python-sdk.md), with the delays injectable for tests."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from glasscloud.protocol.close_codes import CloseCode
+
 # Closes after which the session is over: normal, going away, policy (a refused init).
-FINAL_CODES = frozenset({1000, 1001, 1008})
+FINAL_CODES = frozenset({CloseCode.NORMAL, CloseCode.GOING_AWAY, CloseCode.POLICY})
 FINAL_REASONS = ("App stopped", "User session ended")
 
 

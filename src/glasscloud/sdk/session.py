@@ -129,7 +129,7 @@ class AppSession:
             error = body.get("error") if isinstance(body.get("error"), dict) else {}
             raise CloudError(
                 str(error.get("code") or f"HTTP_{response.status}"),
-                str(body.get("message") or f"fetching settings failed (HTTP {response.status})"),
+                str(error.get("message") or f"fetching settings failed (HTTP {response.status})"),
             )
         return body.get("settings") or []
 

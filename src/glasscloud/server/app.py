@@ -29,6 +29,12 @@ from glasscloud.server import (
     settings_api,
     tools_api,
 )
+from glasscloud.server.admission import (
+    ConnectionGuard,
+    GuardedSite,
+    QuietParseErrors,
+    head_middleware,
+)
 from glasscloud.server.clock import LoopClock
 from glasscloud.server.config import ServerConfig
 from glasscloud.server.connection import ConnectionStats, WsConnection
@@ -36,6 +42,7 @@ from glasscloud.server.effects import HttpEffects, TaskSet
 from glasscloud.server.inbound import UserLimits
 from glasscloud.server.liveness import LivenessMonitor
 from glasscloud.server.request_context import SERVER_KEY
+from glasscloud.server.revocation import KeyRevocations
 from glasscloud.store.store import Store
 
 log = logging.getLogger("glasscloud.server")
@@ -80,13 +87,25 @@ class GlasscloudServer:
             config.timings.missed_pings,
             self.metrics,
         )
+        self.revocations = KeyRevocations(
+            store.key_versions, self.metrics, config.key_check_interval
+        )
+        self.connection_guard = ConnectionGuard(
+            self.metrics,
+            config.header_timeout,
+            config.max_pending_per_address,
+            config.fd_reserve,
+        )
         self.web_app = self._build_app()
         self._runner: web.AppRunner | None = None
         self._alive_task: asyncio.Task[None] | None = None
         self._site: web.TCPSite | None = None
 
     def _build_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.config.max_message_bytes)
+        app = web.Application(
+            client_max_size=self.config.max_message_bytes,
+            middlewares=[head_middleware(self.connection_guard)],
+        )
         app[SERVER_KEY] = self
         app.router.add_get("/glasses-ws", glasses_ws.handle)
         app.router.add_get("/app-ws", app_ws.handle)
@@ -101,6 +120,7 @@ class GlasscloudServer:
     def connection_closed(self, conn: WsConnection, user_id: str | None) -> None:
         """A socket's handler ended: forget it, keep its stats, free the user's slot."""
         self.connections.discard(conn)
+        self.revocations.forget(conn)
         self.closed_stats.append(conn.stats)
         if user_id is not None:
             self.user_limits.release(user_id)
@@ -113,9 +133,22 @@ class GlasscloudServer:
     async def start(self) -> None:
         """Bind and serve. With port 0 the bound port is written back into the config, so
         the URLs sent in webhooks are right."""
-        self._runner = web.AppRunner(self.web_app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(
+            self.web_app,
+            handle_signals=False,
+            access_log=None,
+            keepalive_timeout=self.config.keepalive_timeout,
+            logger=QuietParseErrors(self.metrics),
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
+        self.connection_guard.start()
+        site = GuardedSite(
+            self._runner,
+            self.connection_guard,
+            self.config.host,
+            self.config.port,
+            reuse_address=True,
+        )
         await site.start()
         self._site = site
         if self.config.port == 0:
@@ -124,6 +157,7 @@ class GlasscloudServer:
         await self._resume_previous_process()
         self._alive_task = asyncio.get_running_loop().create_task(self._keep_alive_mark())
         self.liveness.start()
+        self.revocations.start()
         log.info(
             "glasscloud listening",
             extra={
@@ -170,6 +204,7 @@ class GlasscloudServer:
             await self._site.stop()
             self._site = None
         await self.liveness.stop()
+        await self.revocations.stop()
         if self._alive_task is not None:
             self._alive_task.cancel()
         self.registry.save_resume_states()

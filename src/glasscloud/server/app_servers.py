@@ -17,15 +17,16 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from glasscloud.auth.apikeys import verify_api_key
+from glasscloud.protocol.errors import ErrorCode, ProtocolError, package_not_found
+from glasscloud.protocol.jsonio import decode_body
+from glasscloud.protocol.validate import check_package_name
+from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.request_context import server_of
-
-if TYPE_CHECKING:
-    pass
 
 STALE_AFTER = 30 * 60.0
 
@@ -74,33 +75,42 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/app-server/restart", restart)
 
 
-def _fail(status: int, message: str) -> web.Response:
-    return web.json_response({"success": False, "error": message}, status=status)
+def _fail(request: web.Request, error: ProtocolError) -> web.Response:
+    """`{"success": false, "error": {code, message}}` (the reference documents
+    `{success: false, error}`; the error is our coded object)."""
+    return error_response(error, Envelope.PHONE, server_of(request).metrics)
 
 
-async def _body(request: web.Request) -> dict[str, Any] | None:
-    try:
-        body = await request.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
+def _not_registered() -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.REGISTRATION_NOT_FOUND, "Registration not found; register again."
+    )
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    """The JSON object body; ProtocolError(MALFORMED_MESSAGE) otherwise."""
+    return decode_body(await request.read())
 
 
 async def register(request: web.Request) -> web.Response:
     server = server_of(request)
-    body = await _body(request)
-    if body is None:
-        return _fail(400, "The body must be a JSON object.")
-    package = body.get("packageName")
-    api_key = body.get("apiKey")
-    if not isinstance(package, str) or not isinstance(api_key, str):
-        return _fail(400, "`packageName` and `apiKey` are required strings.")
+    try:
+        body = await _body(request)
+        package = check_package_name(body.get("packageName"))
+        api_key = body.get("apiKey")
+        if not isinstance(api_key, str):
+            raise ProtocolError(ErrorCode.INVALID_FIELD, "`apiKey` must be a string.", "apiKey")
+    except ProtocolError as error:
+        return _fail(request, error)
     record = await server.store.get_app(package)
     if record is None:
-        return _fail(404, f"No App is registered as '{package}'.")
+        return _fail(request, package_not_found(package, "packageName"))
     if not verify_api_key(api_key, record.api_key_hash):
-        server.metrics.inc("app_auth_failures", code="INVALID_API_KEY")
-        return _fail(403, f"Invalid API key for {package}.")
+        server.metrics.inc("app_auth_failures", code=ErrorCode.INVALID_API_KEY.value)
+        return _fail(
+            request,
+            ProtocolError(ErrorCode.INVALID_API_KEY, f"Invalid API key for {package}.", "apiKey"),
+        )
     urls = body.get("serverUrls") or []
     if isinstance(urls, str):
         urls = [u.strip() for u in urls.split(",") if u.strip()]
@@ -113,18 +123,24 @@ async def register(request: web.Request) -> web.Response:
 
 async def heartbeat(request: web.Request) -> web.Response:
     server = server_of(request)
-    body = await _body(request) or {}
+    try:
+        body = await _body(request)
+    except ProtocolError as error:
+        return _fail(request, error)
     if server.app_servers.touch(str(body.get("registrationId"))) is None:
-        return _fail(404, "Registration not found; register again.")
+        return _fail(request, _not_registered())
     return web.json_response({"success": True})
 
 
 async def restart(request: web.Request) -> web.Response:
     server = server_of(request)
-    body = await _body(request) or {}
+    try:
+        body = await _body(request)
+    except ProtocolError as error:
+        return _fail(request, error)
     registration = server.app_servers.touch(str(body.get("registrationId")))
     if registration is None:
-        return _fail(404, "Registration not found; register again.")
+        return _fail(request, _not_registered())
     recovered = sum(
         1 for session in server.registry if session.restart_app(registration.package_name)
     )

@@ -6,6 +6,8 @@ Two ways in, one set of checks and error codes:
 - by the first frame `tpa_connection_init` (packageName + apiKey), as the unmodified SDK
   does, refused with `tpa_connection_error` (same codes) and close 1008.
 After that the socket IS the App: nothing inside later messages changes who it acts as.
+Each admitted socket is recorded with the key version it proved, so that rotating the key
+closes it (server/revocation.py).
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from glasscloud.core.records import AppRecord
 from glasscloud.core.session import UserSession
 from glasscloud.protocol import app as wire
 from glasscloud.protocol.close_codes import CloseCode
-from glasscloud.protocol.errors import HTTP_STATUS, ErrorCode, ProtocolError, hint
+from glasscloud.protocol.errors import ErrorCode, ProtocolError, package_not_found
 from glasscloud.protocol.jsonio import iso_timestamp
 from glasscloud.server.connection import WsConnection
+from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.inbound import accept
 from glasscloud.server.request_context import bearer_token, server_of
 from glasscloud.server.sessions import open_session
@@ -50,6 +53,8 @@ class Admission:
     record: AppRecord
     session: UserSession
     user_id: str
+    # the key version the App proved (its API key's, or its token's `kv`)
+    key_version: int
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -87,6 +92,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         session = admitted.session
         conn.stats.user_id = user_id
         conn.stats.package_name = admitted.record.package_name
+        server.connection_guard.authenticated(request.transport)
+        server.revocations.admitted(conn, admitted.record.package_name, admitted.key_version)
         guard.bind_user(admitted.user_id, loop.time())
         stored = await server.store.get_app_settings(user_id, admitted.record.package_name)
         error = session.bind_app(admitted.record, conn, stored)
@@ -109,13 +116,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 def refusal(error: ProtocolError) -> web.Response:
     """A refusal before the upgrade: HTTP status + `{"error": {code, message, hint}}`."""
-    body: dict[str, object] = {"code": error.code.value, "message": error.message}
-    if error.field:
-        body["field"] = error.field
-    advice = hint(error.code)
-    if advice:
-        body["hint"] = advice
-    return web.json_response({"error": body}, status=HTTP_STATUS.get(error.code, 400))
+    return error_response(error, Envelope.DEVELOPER)
 
 
 def _too_many(user_id: str) -> ProtocolError:
@@ -129,7 +130,7 @@ async def _admit_by_token(server: GlasscloudServer, request: web.Request) -> Adm
     try:
         claims = verify_app_token(server.secret, token or None)
     except TokenError as error:
-        raise ProtocolError(ErrorCode(error.code), error.message) from None
+        raise error.as_protocol_error() from None
     session_id = request.headers.get("X-Session-Id") or request.query.get("sessionId")
     user_header = request.headers.get("X-User-Id") or request.query.get("userId")
     if not session_id and user_header:
@@ -146,7 +147,7 @@ async def _admit_by_token(server: GlasscloudServer, request: web.Request) -> Adm
             ErrorCode.TOKEN_REVOKED,
             f"This token was issued before {record.package_name}'s key was rotated.",
         )
-    return await _admit(server, request, record, session_id)
+    return await _admit(server, request, record, session_id, claims.key_version)
 
 
 async def _admit_by_message(
@@ -194,7 +195,9 @@ async def _admit_by_message(
                 f"Invalid API key for {record.package_name}.",
                 "apiKey",
             )
-        admitted = await _admit(server, request, record, str(init.obj["sessionId"]))
+        admitted = await _admit(
+            server, request, record, str(init.obj["sessionId"]), record.key_version
+        )
     except ProtocolError as error:
         _reject(server, conn, error)
         return None
@@ -215,14 +218,16 @@ async def _load_record(
             ErrorCode.INTERNAL_ERROR, "The App record could not be read; try again."
         ) from exc
     if record is None:
-        raise ProtocolError(
-            ErrorCode.PACKAGE_NOT_FOUND, f"No App is registered as '{package_name}'.", field
-        )
+        raise package_not_found(package_name, field)
     return record
 
 
 async def _admit(
-    server: GlasscloudServer, request: web.Request, record: AppRecord, session_id: str
+    server: GlasscloudServer,
+    request: web.Request,
+    record: AppRecord,
+    session_id: str,
+    key_version: int,
 ) -> Admission:
     """The checks both ways in share: system network, session id, live session."""
     package_name = record.package_name
@@ -255,7 +260,7 @@ async def _admit(
             f"{package_name} is not started for this user; start it from the glasses or "
             "POST /apps/{package}/start first.",
         )
-    return Admission(record, session, user_id)
+    return Admission(record, session, user_id, key_version)
 
 
 def _from_system_network(server: GlasscloudServer, request: web.Request) -> bool:

@@ -35,7 +35,7 @@ class ServerConfig:
     system_networks: tuple[str, ...] = DEFAULT_SYSTEM_NETWORKS
     secret: str | None = None
     log_level: str = "INFO"
-    # the system dashboard App (reference-behavior.md §0: the SDK's default, not the cloud's)
+    # the system dashboard App (the SDK's default package, not the reference cloud's)
     dashboard_package: str = "system.augmentos.dashboard"
     timings: Timings = field(default_factory=Timings)
     max_message_bytes: int = 2 * 1024 * 1024
@@ -53,6 +53,15 @@ class ServerConfig:
     user_rate: float = 2000.0
     user_burst: float = 4000.0
     max_connections_per_user: int = 32
+    # Connections before authentication (server/admission.py; docs/decisions.md): seconds
+    # for the first request head, idle keep-alive seconds, unauthenticated connections per
+    # IP (0: no cap), descriptors kept free below RLIMIT_NOFILE.
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 15.0
+    max_pending_per_address: int = 64
+    fd_reserve: int = 128
+    # Seconds between checks for API keys rotated by another process (the CLI).
+    key_check_interval: float = 2.0
 
     @property
     def base_url(self) -> str:

@@ -46,6 +46,11 @@ class ServeFlags:
     log_level: str | None = None
     asr_provider: str | None = None
     dashboard_package: str | None = None
+    header_timeout: str | None = None
+    keepalive_timeout: str | None = None
+    max_pending_per_address: str | None = None
+    fd_reserve: str | None = None
+    key_check_interval: str | None = None
 
 
 def server_config_from(flags: ServeFlags, environ: Mapping[str, str] | None = None) -> ServerConfig:
@@ -134,6 +139,24 @@ def _log_level(raw: str, label: str) -> str:
     return level
 
 
+def _seconds(raw: str, label: str) -> float:
+    """A finite number of seconds >= 0 (0 turns a timeout off)."""
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ConfigError(f"{label} must be a number of seconds >= 0, not '{raw}'")
+    return value
+
+
+def _count(raw: str, label: str) -> int:
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()):
+        raise ConfigError(f"{label} must be a whole number >= 0, not '{raw}'")
+    return int(text)
+
+
 _SIMPLE_SETTINGS: tuple[tuple[str, Callable[[str, str], Any]], ...] = (
     ("host", _non_empty),
     ("port", port_number),
@@ -141,6 +164,12 @@ _SIMPLE_SETTINGS: tuple[tuple[str, Callable[[str, str], Any]], ...] = (
     ("internal_url", _http_url),
     ("log_level", _log_level),
     ("dashboard_package", _non_empty),
+    # connection admission and the check for keys rotated by another process
+    ("header_timeout", _seconds),
+    ("keepalive_timeout", _seconds),
+    ("max_pending_per_address", _count),
+    ("fd_reserve", _count),
+    ("key_check_interval", _seconds),
 )
 
 

@@ -6,22 +6,19 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from glasscloud.auth.app_tokens import issue_app_token, verify_developer_token
 from glasscloud.auth.tokens import TokenError
-from glasscloud.protocol.jsonio import iso_timestamp
-from glasscloud.server.request_context import bearer_token, server_of, unauthorized
+from glasscloud.protocol.errors import ErrorCode, ProtocolError, package_not_found
+from glasscloud.protocol.jsonio import decode_body, iso_timestamp
+from glasscloud.server.http_errors import Envelope, error_exception, error_response
+from glasscloud.server.request_context import bearer_token, server_of
 from glasscloud.store.errors import AppExists, AppNotFound, StoreError
 
-if TYPE_CHECKING:
-    pass
-
 log = logging.getLogger("glasscloud.dev_api")
-
-_HINT_DEV = "Get a developer token on the server: glasscloud dev-token EMAIL."
 
 
 def add_routes(app: web.Application) -> None:
@@ -34,21 +31,32 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", metrics_text)
 
 
-def error_response(status: int, code: str, message: str, hint: str | None = None) -> web.Response:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if hint:
-        body["hint"] = hint
-    return web.json_response({"error": body}, status=status)
+def _refuse(request: web.Request, error: ProtocolError) -> web.Response:
+    return error_response(error, Envelope.DEVELOPER, server_of(request).metrics)
 
 
 def _developer(request: web.Request) -> str:
+    server = server_of(request)
     token = bearer_token(request.headers.get("Authorization"))
     try:
-        return verify_developer_token(server_of(request).secret, token or None)
+        return verify_developer_token(server.secret, token or None)
     except TokenError as error:
-        raise unauthorized(
-            {"error": {"code": error.code, "message": error.message, "hint": _HINT_DEV}}
+        raise error_exception(
+            error.as_protocol_error(), Envelope.DEVELOPER, server.metrics
         ) from None
+
+
+# Store field names -> the request body's.
+_BODY_FIELDS = {
+    "package_name": "packageName",
+    "public_url": "publicUrl",
+    "app_type": "appType",
+    "settings_schema": "settings",
+}
+
+
+def _invalid(message: str, field: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.INVALID_FIELD, message, field)
 
 
 async def list_apps(request: web.Request) -> web.Response:
@@ -63,13 +71,15 @@ def _permissions(raw: Any) -> list[str]:
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise StoreError("`permissions` must be an array of permission names.")
+        raise _invalid("`permissions` must be an array of permission names.", "permissions")
     out = []
-    for item in raw:
+    for index, item in enumerate(raw):
         if isinstance(item, dict):
             item = item.get("type")
         if not isinstance(item, str):
-            raise StoreError('each permission must be a string or {"type": ...}.')
+            raise _invalid(
+                'each permission must be a string or {"type": ...}.', f"permissions[{index}]"
+            )
         out.append(item)
     return out
 
@@ -78,19 +88,16 @@ async def register_app(request: web.Request) -> web.Response:
     developer = _developer(request)
     server = server_of(request)
     try:
-        body = await request.json()
-    except ValueError:
-        return error_response(400, "MALFORMED_MESSAGE", "The body must be a JSON object.")
-    if not isinstance(body, dict):
-        return error_response(400, "MALFORMED_MESSAGE", "The body must be a JSON object.")
-    for field in ("packageName", "name", "publicUrl"):
-        if not isinstance(body.get(field), str):
-            return error_response(
-                400, "INVALID_FIELD", f"`{field}` is required and must be a string."
-            )
-    settings = body.get("settings") or []
-    if not isinstance(settings, list):
-        return error_response(400, "INVALID_FIELD", "`settings` must be an array.")
+        body = decode_body(await request.read())
+        for field in ("packageName", "name", "publicUrl"):
+            if not isinstance(body.get(field), str):
+                raise _invalid(f"`{field}` is required and must be a string.", field)
+        settings = body.get("settings") or []
+        if not isinstance(settings, list):
+            raise _invalid("`settings` must be an array.", "settings")
+        permissions = _permissions(body.get("permissions"))
+    except ProtocolError as error:
+        return _refuse(request, error)
     try:
         record, key = await server.store.create_app(
             body["packageName"],
@@ -98,15 +105,16 @@ async def register_app(request: web.Request) -> web.Response:
             body["publicUrl"],
             app_type=str(body.get("appType") or "background"),
             is_system=bool(body.get("isSystemApp", False)),
-            permissions=_permissions(body.get("permissions")),
+            permissions=permissions,
             settings_schema=settings,
             tools=body.get("tools") or [],
             webview_url=body.get("webviewURL") or "",
         )
     except AppExists as error:
-        return error_response(409, "APP_EXISTS", error.message)
+        return _refuse(request, ProtocolError(ErrorCode.APP_EXISTS, error.message, "packageName"))
     except StoreError as error:
-        return error_response(400, "INVALID_FIELD", error.message)
+        field = _BODY_FIELDS.get(error.field or "", error.field)
+        return _refuse(request, ProtocolError(ErrorCode.INVALID_FIELD, error.message, field))
     server.metrics.inc("apps_registered")
     log.info("App registered", extra={"developer": developer, "packageName": record.package_name})
     return web.json_response(
@@ -121,9 +129,11 @@ async def rotate_key(request: web.Request) -> web.Response:
     package = request.match_info["package"]
     try:
         key = await server.store.rotate_api_key(package)
-    except AppNotFound as error:
-        return error_response(404, "PACKAGE_NOT_FOUND", error.message)
+    except AppNotFound:
+        return _refuse(request, package_not_found(package))
     record = await server.store.get_app(package)
+    if record is not None:
+        server.revocations.key_rotated(package, record.key_version)
     return web.json_response(
         {
             "packageName": package,
@@ -140,7 +150,7 @@ async def app_token(request: web.Request) -> web.Response:
     package = request.match_info["package"]
     record = await server.store.get_app(package)
     if record is None:
-        return error_response(404, "PACKAGE_NOT_FOUND", f"No App is registered as '{package}'.")
+        return _refuse(request, package_not_found(package))
     return web.json_response(
         {
             "packageName": package,

@@ -17,7 +17,9 @@ from typing import Any
 
 from aiohttp import web
 
-from glasscloud.server.dev_api import _developer, _permissions, error_response
+from glasscloud.protocol.errors import ErrorCode, ProtocolError, package_not_found
+from glasscloud.protocol.jsonio import decode_body
+from glasscloud.server.dev_api import _BODY_FIELDS, _developer, _invalid, _permissions, _refuse
 from glasscloud.server.request_context import server_of
 from glasscloud.store.errors import AppNotFound, StoreError
 
@@ -52,8 +54,30 @@ async def get_app(request: web.Request) -> web.Response:
     package = request.match_info["package"]
     record = await server_of(request).store.get_app(package)
     if record is None:
-        return error_response(404, "PACKAGE_NOT_FOUND", f"No App is registered as '{package}'.")
+        return _refuse(request, package_not_found(package))
     return web.json_response({"app": _view(record)})
+
+
+def _changes(body: dict[str, Any]) -> dict[str, Any]:
+    """The body's changes as Store.update_app arguments (shapes checked here, values by the
+    store's validation)."""
+    changes: dict[str, Any] = {}
+    for wire, name in UPDATABLE.items():
+        if wire not in body:
+            continue
+        value = body[wire]
+        if wire == "isSystemApp" and not isinstance(value, bool):
+            raise _invalid("`isSystemApp` must be true or false.", wire)
+        if wire in ("settings", "tools") and not isinstance(value, list):
+            raise _invalid(f"`{wire}` must be an array.", wire)
+        if wire == "permissions":
+            value = _permissions(value)
+        changes[name] = "" if (wire == "webviewURL" and value is None) else value
+    if not changes:
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD, f"Nothing to change: send one of {', '.join(UPDATABLE)}."
+        )
+    return changes
 
 
 async def update_app(request: web.Request) -> web.Response:
@@ -61,39 +85,18 @@ async def update_app(request: web.Request) -> web.Response:
     server = server_of(request)
     package = request.match_info["package"]
     try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return error_response(400, "MALFORMED_MESSAGE", "The body must be a JSON object.")
-    changes: dict[str, Any] = {}
-    for wire, name in UPDATABLE.items():
-        if wire not in body:
-            continue
-        value = body[wire]
-        if wire == "isSystemApp" and not isinstance(value, bool):
-            return error_response(400, "INVALID_FIELD", "`isSystemApp` must be true or false.")
-        if wire in ("settings", "tools") and not isinstance(value, list):
-            return error_response(400, "INVALID_FIELD", f"`{wire}` must be an array.")
-        if wire == "permissions":
-            try:
-                value = _permissions(value)
-            except StoreError as error:
-                return error_response(400, "INVALID_FIELD", error.message)
-        changes[name] = "" if (wire == "webviewURL" and value is None) else value
+        body = decode_body(await request.read())
+        changes = _changes(body)
+    except ProtocolError as error:
+        return _refuse(request, error)
     ignored = sorted(set(body) - set(UPDATABLE) - {"packageName"})
-    if not changes:
-        return error_response(
-            400,
-            "INVALID_FIELD",
-            f"Nothing to change: send one of {', '.join(UPDATABLE)}.",
-        )
     try:
         record = await server.store.update_app(package, **changes)
-    except AppNotFound as error:
-        return error_response(404, "PACKAGE_NOT_FOUND", error.message)
+    except AppNotFound:
+        return _refuse(request, package_not_found(package))
     except StoreError as error:
-        return error_response(400, "INVALID_FIELD", error.message)
+        field = _BODY_FIELDS.get(error.field or "", error.field)
+        return _refuse(request, ProtocolError(ErrorCode.INVALID_FIELD, error.message, field))
     log.info(
         "App updated",
         extra={"developer": developer, "packageName": package, "fields": sorted(changes)},
@@ -107,8 +110,8 @@ async def delete_app(request: web.Request) -> web.Response:
     package = request.match_info["package"]
     try:
         await server.store.delete_app(package)
-    except AppNotFound as error:
-        return error_response(404, "PACKAGE_NOT_FOUND", error.message)
+    except AppNotFound:
+        return _refuse(request, package_not_found(package))
     stopped = []
     for session in list(server.registry):
         if package in session.apps and session.stop_app(package, "app_deleted"):

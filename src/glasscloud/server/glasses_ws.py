@@ -19,9 +19,10 @@ from glasscloud.auth.tokens import TokenError, verify_core_token
 from glasscloud.core.session import UserSession
 from glasscloud.protocol import glasses as wire
 from glasscloud.protocol.close_codes import CloseCode
-from glasscloud.protocol.errors import ErrorCode, ProtocolError
+from glasscloud.protocol.errors import ErrorCode, ProtocolError, package_not_found
 from glasscloud.protocol.jsonio import iso_timestamp
 from glasscloud.server.connection import WsConnection
+from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.inbound import accept
 from glasscloud.server.request_context import bearer_token, server_of
 from glasscloud.server.sessions import open_session
@@ -36,10 +37,9 @@ def _now() -> str:
     return iso_timestamp(time.time())
 
 
-def _refuse(code: str, message: str, status: int = 401) -> web.Response:
-    return web.json_response(
-        {"type": "connection_error", "code": code, "message": message, "timestamp": _now()},
-        status=status,
+def _too_many(user_id: str) -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.TOO_MANY_CONNECTIONS, f"{user_id} has too many open connections."
     )
 
 
@@ -52,11 +52,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
         try:
             user_id = verify_core_token(server.secret, token or None)
         except TokenError as error:
-            server.metrics.inc("glasses_auth_failures", code=error.code)
-            return _refuse(error.code, error.message)
+            server.metrics.inc("glasses_auth_failures", code=error.code.value)
+            # 401 for every token refusal (a valid token of the wrong kind included)
+            return error_response(error.as_protocol_error(), Envelope.GLASSES, status=401)
         if not server.user_limits.acquire(user_id):
-            server.metrics.inc("glasses_auth_failures", code="TOO_MANY_CONNECTIONS")
-            return _refuse("TOO_MANY_CONNECTIONS", f"{user_id} has too many open connections.", 429)
+            server.metrics.inc("glasses_auth_failures", code=ErrorCode.TOO_MANY_CONNECTIONS.value)
+            return error_response(_too_many(user_id), Envelope.GLASSES)
+        server.connection_guard.authenticated(request.transport)
 
     sock = await accept(
         request,
@@ -76,6 +78,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             if user_id is None:
                 await conn.wait_closed()
                 return ws
+            server.connection_guard.authenticated(request.transport)
         conn.stats.user_id = user_id
         guard.bind_user(user_id, loop.time())
         await _serve(server, conn, frames, user_id)
@@ -117,16 +120,17 @@ async def _authenticate_by_message(
     try:
         user_id = verify_core_token(server.secret, token)
     except TokenError as error:
-        server.metrics.inc("glasses_auth_failures", code=error.code)
+        server.metrics.inc("glasses_auth_failures", code=error.code.value)
         _reject(conn, error.code, error.message, "coreToken")
         return None
     if not server.user_limits.acquire(user_id):
-        _reject(conn, "TOO_MANY_CONNECTIONS", f"{user_id} has too many open connections.")
+        error = _too_many(user_id)
+        _reject(conn, error.code, error.message)
         return None
     return user_id
 
 
-def _reject(conn: WsConnection, code: str, message: str, field: str | None = None) -> None:
+def _reject(conn: WsConnection, code: ErrorCode, message: str, field: str | None = None) -> None:
     conn.send_text(wire.connection_error(code, message, _now(), field))
     conn.close(CloseCode.POLICY, "Authentication failed")
 
@@ -172,14 +176,8 @@ async def start_app(
 ) -> None:
     record = await server.store.get_app(package_name)
     if record is None:
-        server.metrics.inc("glasses_errors", code=ErrorCode.PACKAGE_NOT_FOUND.value)
-        conn.send_text(
-            wire.connection_error(
-                ErrorCode.PACKAGE_NOT_FOUND,
-                f"No App is registered as '{package_name}'.",
-                _now(),
-                "packageName",
-            )
-        )
+        error = package_not_found(package_name, "packageName")
+        server.metrics.inc("glasses_errors", code=error.code.value)
+        conn.send_text(wire.connection_error(error.code, error.message, _now(), error.field))
         return
     session.start_app(record)

@@ -3,7 +3,7 @@ and the bearer token it carries."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -26,8 +26,3 @@ def bearer_token(header: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return ""
     return token.strip()
-
-
-def unauthorized(body: dict[str, Any]) -> web.HTTPUnauthorized:
-    """A 401 with a JSON body, to raise from a handler."""
-    return web.HTTPUnauthorized(text=web.json_response(body).text, content_type="application/json")

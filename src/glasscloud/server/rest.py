@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from glasscloud.auth.tokens import TokenError, verify_core_token
 from glasscloud.core.ports import StartResult
+from glasscloud.protocol.errors import ErrorCode, ProtocolError, package_not_found
 from glasscloud.protocol.jsonio import iso_timestamp
-from glasscloud.server.request_context import bearer_token, server_of, unauthorized
-
-if TYPE_CHECKING:
-    pass
+from glasscloud.server.http_errors import Envelope, error_exception, error_response
+from glasscloud.server.request_context import bearer_token, server_of
 
 # HTTP status for a failed start, by stage.
 _START_STATUS = {"WEBHOOK": 502, "TIMEOUT": 504, "STOPPED": 409, "CONNECTION": 409}
@@ -28,10 +27,8 @@ def add_routes(app: web.Application) -> None:
         app.router.add_post(prefix + "/{package}/stop", stop_app)
 
 
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response(
-        {"success": False, "error": {"code": code, "message": message}}, status=status
-    )
+def _error(request: web.Request, error: ProtocolError) -> web.Response:
+    return error_response(error, Envelope.PHONE, server_of(request).metrics)
 
 
 def _user(request: web.Request) -> str:
@@ -41,9 +38,7 @@ def _user(request: web.Request) -> str:
     try:
         return verify_core_token(server.secret, token or None)
     except TokenError as error:
-        raise unauthorized(
-            {"success": False, "error": {"code": error.code, "message": error.message}}
-        ) from None
+        raise error_exception(error.as_protocol_error(), Envelope.PHONE, server.metrics) from None
 
 
 async def health(request: web.Request) -> web.Response:
@@ -79,11 +74,15 @@ async def start_app(request: web.Request) -> web.Response:
     session = server.registry.get(user_id)
     if session is None:
         return _error(
-            409, "NO_SESSION", f"{user_id} has no live glasses session; connect the glasses first."
+            request,
+            ProtocolError(
+                ErrorCode.NO_SESSION,
+                f"{user_id} has no live glasses session; connect the glasses first.",
+            ),
         )
     record = await server.store.get_app(package_name)
     if record is None:
-        return _error(404, "PACKAGE_NOT_FOUND", f"No App is registered as '{package_name}'.")
+        return _error(request, package_not_found(package_name))
     done: asyncio.Future[StartResult] = asyncio.get_running_loop().create_future()
 
     def finish(result: StartResult) -> None:
@@ -118,7 +117,10 @@ async def stop_app(request: web.Request) -> web.Response:
     package_name = request.match_info["package"]
     session = server.registry.get(user_id)
     if session is None or not session.stop_app(package_name, "user_disabled"):
-        return _error(409, "NOT_RUNNING", f"{package_name} is not running for {user_id}.")
+        return _error(
+            request,
+            ProtocolError(ErrorCode.NOT_RUNNING, f"{package_name} is not running for {user_id}."),
+        )
     await server.effects.running_apps_settled(user_id, server.config.timings.stop_webhook_timeout)
     return web.json_response(
         {"success": True, "data": {"status": "stopped", "packageName": package_name}}

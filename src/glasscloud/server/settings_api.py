@@ -20,8 +20,10 @@ from aiohttp import web
 
 from glasscloud.core import app_settings
 from glasscloud.protocol import app as app_wire
-from glasscloud.protocol.errors import ErrorCode, ProtocolError
+from glasscloud.protocol.errors import ErrorCode, ProtocolError, package_not_found
+from glasscloud.protocol.jsonio import decode_json
 from glasscloud.server import app_calls
+from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.request_context import SERVER_KEY, bearer_token, server_of
 from glasscloud.server.rest import _user
 from glasscloud.store.errors import StoreError
@@ -31,17 +33,6 @@ log = logging.getLogger("glasscloud.settings")
 SETTINGS_WEBHOOK_TIMEOUT = 5.0
 
 _DELIVERY_KEY: web.AppKey[SettingsDelivery] = web.AppKey("glasscloud_settings_delivery")
-
-_STATUS = {
-    ErrorCode.INVALID_SETTING: 400,
-    ErrorCode.INVALID_FIELD: 400,
-    ErrorCode.MALFORMED_MESSAGE: 400,
-    ErrorCode.MISSING_TOKEN: 401,
-    ErrorCode.PACKAGE_MISMATCH: 403,
-    ErrorCode.PACKAGE_NOT_FOUND: 404,
-    ErrorCode.APP_NOT_STARTED: 404,
-    ErrorCode.INTERNAL_ERROR: 500,
-}
 
 
 class SettingsDelivery:
@@ -88,18 +79,9 @@ def add_routes(app: web.Application) -> None:
         app.router.add_post(prefix + "/{package}", update_settings)
 
 
-def _refusal(error: ProtocolError) -> web.Response:
-    body: dict[str, Any] = {"code": error.code.value, "message": error.message}
-    if error.field:
-        body["field"] = error.field
-    return web.json_response(
-        {"success": False, "message": error.message, "error": body},
-        status=_STATUS.get(error.code, 400),
-    )
-
-
-def _not_found(package: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.PACKAGE_NOT_FOUND, f"No App is registered as '{package}'.")
+def _refusal(request: web.Request, error: ProtocolError) -> web.Response:
+    """The phone envelope, `{"success": false, "error": {code, message, field?}}`."""
+    return error_response(error, Envelope.PHONE, server_of(request).metrics)
 
 
 async def get_settings(request: web.Request) -> web.Response:
@@ -109,7 +91,7 @@ async def get_settings(request: web.Request) -> web.Response:
     package = request.match_info["package"]
     record = await server.store.get_app(package)
     if record is None:
-        return _refusal(_not_found(package))
+        return _refusal(request, package_not_found(package))
     stored = await server.store.get_app_settings(user_id, package)
     return web.json_response(
         {
@@ -134,29 +116,25 @@ async def update_settings(request: web.Request) -> web.Response:
     package = request.match_info["package"]
     record = await server.store.get_app(package)
     if record is None:
-        return _refusal(_not_found(package))
+        return _refusal(request, package_not_found(package))
     try:
-        body = await request.json()
-    except ValueError:
-        return _refusal(
-            ProtocolError(
-                ErrorCode.MALFORMED_MESSAGE, "The body must be JSON: {key, value} or a list."
-            )
-        )
+        body = decode_json(await request.read(), "body")
+    except ProtocolError as error:
+        return _refusal(request, error)
     try:
         changes = app_settings.check_changes(
             record.settings_schema, app_settings.parse_changes(body)
         )
     except ProtocolError as error:
         server.metrics.inc("settings_refused", code=error.code.value)
-        return _refusal(error)
+        return _refusal(request, error)
     try:
         await server.store.set_app_settings(user_id, package, changes)
         stored = await server.store.get_app_settings(user_id, package)
     except StoreError as error:
         log.warning("could not store settings: %s", error.message, extra={"userId": user_id})
         return _refusal(
-            ProtocolError(ErrorCode.INTERNAL_ERROR, "The settings could not be stored.")
+            request, ProtocolError(ErrorCode.INTERNAL_ERROR, "The settings could not be stored.")
         )
     server.metrics.inc("settings_updated")
     settings = app_settings.app_view(record.settings_schema, stored)
@@ -185,29 +163,32 @@ async def sdk_settings(request: web.Request) -> web.Response:
     session_id = bearer_token(request.headers.get("Authorization"))
     if not session_id:
         return _refusal(
+            request,
             ProtocolError(
                 ErrorCode.MISSING_TOKEN,
                 "Send `Authorization: Bearer <sessionId>` (the App session id).",
-            )
+            ),
         )
     user_id = app_wire.user_id_from_session_id(session_id, package)
     if user_id is None:
         return _refusal(
+            request,
             ProtocolError(
                 ErrorCode.PACKAGE_MISMATCH,
                 f"'{session_id}' is not a session id of {package}.",
                 "Authorization",
-            )
+            ),
         )
     session = server.registry.get(user_id)
     slot = session.apps.get(package) if session is not None else None
     if slot is None or not slot.active:
         return _refusal(
+            request,
             ProtocolError(
                 ErrorCode.APP_NOT_STARTED,
                 f"{package} is not running for that user; its settings are read only by a "
                 "live App session.",
-            )
+            ),
         )
     record = await server.store.get_app(package) or slot.record
     stored = await server.store.get_app_settings(user_id, package)

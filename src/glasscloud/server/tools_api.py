@@ -12,7 +12,6 @@ authenticated: the user's core token (acting for that user only) or a developer 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 
@@ -20,23 +19,13 @@ from glasscloud.auth.app_tokens import verify_developer_token
 from glasscloud.auth.tokens import TokenError, verify_core_token
 from glasscloud.core import app_tools
 from glasscloud.protocol import app as app_wire
-from glasscloud.protocol.errors import ErrorCode, ProtocolError
-from glasscloud.protocol.jsonio import iso_timestamp
+from glasscloud.protocol.errors import ErrorCode, ProtocolError, package_not_found
+from glasscloud.protocol.jsonio import decode_body, iso_timestamp
 from glasscloud.server import app_calls
-from glasscloud.server.request_context import bearer_token, server_of, unauthorized
+from glasscloud.server.http_errors import Envelope, error_exception, error_response
+from glasscloud.server.request_context import bearer_token, server_of
 
 TOOL_CALL_TIMEOUT = 10.0
-
-_STATUS = {
-    ErrorCode.INVALID_FIELD: 400,
-    ErrorCode.MALFORMED_MESSAGE: 400,
-    ErrorCode.USER_MISMATCH: 403,
-    ErrorCode.APP_NOT_INSTALLED: 403,
-    ErrorCode.PACKAGE_NOT_FOUND: 404,
-    ErrorCode.TOOL_NOT_FOUND: 404,
-    ErrorCode.TOOL_FAILED: 502,
-    ErrorCode.TOOL_TIMEOUT: 504,
-}
 
 
 def add_routes(app: web.Application) -> None:
@@ -52,32 +41,22 @@ class Caller:
 
 
 def _caller(request: web.Request) -> Caller:
-    secret = server_of(request).secret
+    """A developer token, else the user's core token; a 401 (phone envelope) otherwise."""
+    server = server_of(request)
     token = bearer_token(request.headers.get("Authorization"))
     try:
-        return Caller(None, verify_developer_token(secret, token or None))
+        return Caller(None, verify_developer_token(server.secret, token or None))
     except TokenError:
         pass
     try:
-        return Caller(verify_core_token(secret, token or None))
+        return Caller(verify_core_token(server.secret, token or None))
     except TokenError as error:
-        raise unauthorized(
-            {
-                "status": "error",
-                "message": error.message,
-                "error": {"code": error.code, "message": error.message},
-            }
-        ) from None
+        raise error_exception(error.as_protocol_error(), Envelope.PHONE, server.metrics) from None
 
 
-def _refusal(error: ProtocolError) -> web.Response:
-    body: dict[str, Any] = {"code": error.code.value, "message": error.message}
-    if error.field:
-        body["field"] = error.field
-    return web.json_response(
-        {"status": "error", "message": error.message, "error": body},
-        status=_STATUS.get(error.code, 400),
-    )
+def _refusal(request: web.Request, error: ProtocolError) -> web.Response:
+    """The phone envelope, `{"success": false, "error": {code, message, field?}}`."""
+    return error_response(error, Envelope.PHONE, server_of(request).metrics)
 
 
 def _field(message: str, field: str) -> ProtocolError:
@@ -100,17 +79,11 @@ async def call_tool(request: web.Request) -> web.Response:
     package = request.match_info["package"]
     record = await server.store.get_app(package)
     if record is None:
-        return _refusal(
-            ProtocolError(ErrorCode.PACKAGE_NOT_FOUND, f"No App is registered as '{package}'.")
-        )
+        return _refusal(request, package_not_found(package))
     try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return _refusal(
-            ProtocolError(ErrorCode.MALFORMED_MESSAGE, "The body must be a JSON object.")
-        )
+        body = decode_body(await request.read())
+    except ProtocolError as error:
+        return _refusal(request, error)
     tool_id, user_id = body.get("toolId"), body.get("userId")
     parameters = body.get("toolParameters", {})
     try:
@@ -125,7 +98,7 @@ async def call_tool(request: web.Request) -> web.Response:
         app_tools.check_call(record, tool_id, parameters)
     except ProtocolError as error:
         server.metrics.inc("tool_calls_refused", code=error.code.value)
-        return _refusal(error)
+        return _refusal(request, error)
     timestamp = body.get("timestamp")
     if not isinstance(timestamp, str):
         timestamp = iso_timestamp(server.registry.services.clock.wall())
@@ -139,7 +112,7 @@ async def call_tool(request: web.Request) -> web.Response:
         assert answer.code is not None
         server.metrics.inc("tool_calls_failed", code=answer.code.value)
         return _refusal(
-            ProtocolError(answer.code, f"Tool '{tool_id}' of {package}: {answer.message}.")
+            request, ProtocolError(answer.code, f"Tool '{tool_id}' of {package}: {answer.message}.")
         )
     server.metrics.inc("tool_calls_ok")
     return web.json_response(answer.data)
@@ -150,9 +123,7 @@ async def app_tool_list(request: web.Request) -> web.Response:
     package = request.match_info["package"]
     record = await server_of(request).store.get_app(package)
     if record is None:
-        return _refusal(
-            ProtocolError(ErrorCode.PACKAGE_NOT_FOUND, f"No App is registered as '{package}'.")
-        )
+        return _refusal(request, package_not_found(package))
     return web.json_response(list(record.tools))
 
 
@@ -161,11 +132,12 @@ async def user_tool_list(request: web.Request) -> web.Response:
     user_id = request.match_info["user"].strip().lower()
     if caller.user_id is not None and caller.user_id != user_id:
         return _refusal(
+            request,
             ProtocolError(
                 ErrorCode.USER_MISMATCH,
                 f"This core token belongs to {caller.user_id}; it cannot list {user_id}'s tools.",
                 "userId",
-            )
+            ),
         )
     store = server_of(request).store
     records = [

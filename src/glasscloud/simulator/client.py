@@ -297,7 +297,8 @@ class GlassesSimulator:
         if response.status == 200:
             self._out(f"{package}: {key} = {json.dumps(value)}")
         else:
-            message = body.get("message") if isinstance(body, dict) else None
+            error = body.get("error") if isinstance(body, dict) else None
+            message = error.get("message") if isinstance(error, dict) else None
             self._out(f"setting not changed: {message or f'HTTP {response.status}'}")
 
     async def _send_wav(self, path: str) -> None:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 
 class StoreError(Exception):
-    """The store refused an operation or could not reach its database."""
+    """The store refused an operation or could not reach its database. `field` names the
+    refused value (`package_name`, `public_url`, ...) when one was."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field
 
 
 class AppExists(StoreError):
     """An App with this package name is already registered."""
 
     def __init__(self, package_name: str) -> None:
-        super().__init__(f"an app with package name '{package_name}' already exists")
+        super().__init__(
+            f"an app with package name '{package_name}' already exists", "package_name"
+        )
         self.package_name = package_name
 
 
@@ -23,5 +27,5 @@ class AppNotFound(StoreError):
     """No App with this package name is registered."""
 
     def __init__(self, package_name: str) -> None:
-        super().__init__(f"no app with package name '{package_name}' is registered")
+        super().__init__(f"no app with package name '{package_name}' is registered", "package_name")
         self.package_name = package_name

@@ -299,6 +299,21 @@ class Store:
 
         return await self._run(op)
 
+    async def key_versions(self, package_names: Sequence[str]) -> dict[str, int]:
+        """The current key version of each of these Apps (absent ones are left out): one
+        cheap query, for noticing a rotation made by another process (the CLI)."""
+        names = sorted(set(package_names))
+        if not names:
+            return {}
+        query = select(apps.c.package_name, apps.c.key_version).where(
+            apps.c.package_name.in_(names)
+        )
+
+        def op(conn: Connection) -> dict[str, int]:
+            return {row.package_name: int(row.key_version) for row in conn.execute(query)}
+
+        return await self._run(op)
+
     async def rotate_api_key(self, package_name: str) -> str:
         """Give the App a new key; the old one stops working at once. Returns the new key."""
         key = generate_api_key()
