@@ -232,6 +232,8 @@ def test_apps_list_json(capsys, db):
         "isSystemApp": False,
         "permissions": [{"type": "MICROPHONE"}],
         "settings": [],
+        "tools": [],
+        "webviewURL": None,
         "keyVersion": 1,
     }
     assert stored_app(db, "com.example.notes").api_key_hash not in out

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from glasscloud.core.app_messages import AppMessages
+from glasscloud.core.app_settings import tell_app
 from glasscloud.core.apps import AppSlot
 from glasscloud.core.clock import TimerHandle
 from glasscloud.core.context import SessionContext, SessionServices
@@ -23,6 +24,7 @@ from glasscloud.core.lifecycle import AppLifecycle
 from glasscloud.core.microphone import MicrophoneControl
 from glasscloud.core.ports import Connection, StartResult
 from glasscloud.core.records import AppRecord
+from glasscloud.core.resume_state import ResumeStateWriter
 from glasscloud.core.router import Router
 from glasscloud.protocol import glasses as glasses_wire
 from glasscloud.protocol.close_codes import CloseCode
@@ -46,7 +48,6 @@ class UserSession:
         self.disposed = False
         self._on_disposed = on_disposed
         self._grace_timer: TimerHandle | None = None
-        self._save_timer: TimerHandle | None = None
         self.ctx = SessionContext(
             user_id,
             services,
@@ -71,7 +72,7 @@ class UserSession:
                 lambda p: self.lifecycle.app_type(p),
                 user_id=user_id,
                 send_to_app=self._to_app,
-                on_change=self._resume_state_changed,
+                on_change=lambda: self.resume_state.changed(),
             )
         )
         self.lifecycle = AppLifecycle(self.ctx, slots, self.router, self.display)
@@ -80,6 +81,9 @@ class UserSession:
         self.subscriptions = self.router.subscriptions
         self.apps = self.lifecycle.slots
         self.device = DeviceReports(self.ctx, slots)
+        self.resume_state = ResumeStateWriter(
+            self.ctx, self.display.saved_state, self.subscriptions.as_map
+        )
 
     # ---- what the parts share --------------------------------------------------------
 
@@ -120,25 +124,9 @@ class UserSession:
     def _persist_running(self) -> None:
         self.services.effects.save_running_apps(self.user_id, self.lifecycle.persisted())
 
-    def _resume_state_changed(self) -> None:
-        """What an App shows, or what it subscribes to, changed: persist it soon
-        (coalesced), so a restart resumes the App with it."""
-        if self._save_timer is None and not self.disposed:
-            self._save_timer = self.services.clock.call_later(
-                self.services.timings.display_save_delay, self.save_resume_state
-            )
-
     def save_resume_state(self) -> None:
-        """Persist what each App shows and subscribes to now (also called by the shell at
-        shutdown): `AppLifecycle.restore` gets it back."""
-        if self._save_timer is not None:
-            self._save_timer.cancel()
-            self._save_timer = None
-        if not self.disposed:
-            state = self.display.saved_state()
-            for package_name, subscriptions in self.subscriptions.as_map().items():
-                state.setdefault(package_name, {})["subscriptions"] = subscriptions
-            self.services.effects.save_resume_state(self.user_id, state)
+        """Persist what each App shows and subscribes to now (the shell, at shutdown)."""
+        self.resume_state.save()
 
     # ---- glasses ---------------------------------------------------------------------
 
@@ -246,6 +234,10 @@ class UserSession:
     def restart_app(self, package_name: str) -> bool:
         return self.lifecycle.restart(package_name)
 
+    def app_settings_changed(self, package_name: str, settings: list[dict[str, Any]]) -> bool:
+        """The user's settings for an App changed: see `app_settings.tell_app`."""
+        return tell_app(self.apps.get(package_name), settings, self.ctx.timestamp())
+
     def bind_app(
         self, record: AppRecord, conn: Connection, stored_settings: dict[str, Any]
     ) -> ProtocolError | None:
@@ -272,7 +264,7 @@ class UserSession:
             self._broadcast_state()
         if not self.disposed:
             self._mic.subscriptions_changed()
-            self._resume_state_changed()
+            self.resume_state.changed()
 
     # ---- end -------------------------------------------------------------------------
 
@@ -281,8 +273,7 @@ class UserSession:
         which Apps ran, and what they showed, stay persisted for the user's next session."""
         if self.disposed:
             return
-        if self._save_timer is not None:
-            self.save_resume_state()
+        self.resume_state.close()
         self.disposed = True
         if self._grace_timer is not None:
             self._grace_timer.cancel()

@@ -342,3 +342,41 @@ def stop_request(session_id: str, user_id: str, reason: str, timestamp: str) -> 
         "reason": reason,
         "timestamp": timestamp,
     }
+
+
+# ---- settings and tools ---------------------------------------------------------------
+
+
+def settings_update(
+    package_name: str, session_id: str, settings: list[dict[str, Any]], timestamp: str
+) -> str:
+    """A user's App settings changed: the whole list (each with its `value`), as in
+    `tpa_connection_ack`; the SDK diffs it against what it holds and fires
+    `session.settings.onValueChange` for each key that changed."""
+    return encode(
+        {
+            "type": "settings_update",
+            "packageName": package_name,
+            "sessionId": session_id,
+            "settings": settings,
+            "timestamp": timestamp,
+        }
+    )
+
+
+def settings_webhook(user_id: str, settings: list[dict[str, Any]]) -> dict[str, Any]:
+    """The body POSTed to `{publicUrl}/settings` (the SDK's AppServer reads these names)."""
+    return {"userIdForSettings": user_id, "settings": settings}
+
+
+def tool_call(
+    tool_id: str, parameters: dict[str, Any], user_id: str, timestamp: str
+) -> dict[str, Any]:
+    """The body POSTed to `{publicUrl}/tool` (the SDK's ToolCall without `activeSession`,
+    which the SDK fills in from `userId`)."""
+    return {
+        "toolId": tool_id,
+        "toolParameters": parameters,
+        "userId": user_id,
+        "timestamp": timestamp,
+    }

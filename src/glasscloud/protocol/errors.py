@@ -56,6 +56,13 @@ class ErrorCode(StrEnum):
     STORAGE_QUOTA_EXCEEDED = "STORAGE_QUOTA_EXCEEDED"
     WEBVIEW_TOKEN_INVALID = "WEBVIEW_TOKEN_INVALID"
     USER_NOT_REACHABLE = "USER_NOT_REACHABLE"
+    # App settings and AI tools (REST).
+    INVALID_SETTING = "INVALID_SETTING"
+    TOOL_NOT_FOUND = "TOOL_NOT_FOUND"
+    TOOL_TIMEOUT = "TOOL_TIMEOUT"
+    TOOL_FAILED = "TOOL_FAILED"
+    APP_NOT_INSTALLED = "APP_NOT_INSTALLED"
+    USER_MISMATCH = "USER_MISMATCH"
 
 
 class ProtocolError(Exception):
@@ -133,6 +140,18 @@ HINTS: dict[ErrorCode, str] = {
     "App they were issued for; reopen the webview from the phone.",
     ErrorCode.USER_NOT_REACHABLE: "Only users whose session runs this App right now can be "
     "messaged; see app_user_discovery.",
+    ErrorCode.INVALID_SETTING: "Send a value the App's settings schema allows for the setting "
+    "named in `field` (GET /appsettings/{package} lists them).",
+    ErrorCode.TOOL_NOT_FOUND: "Call one of the tools the App declared (GET "
+    "/api/tools/apps/{package}/tools); register new ones with `glasscloud apps update`.",
+    ErrorCode.TOOL_TIMEOUT: "The App server did not answer the tool call in time; make its "
+    "/tool handler answer sooner, or retry.",
+    ErrorCode.TOOL_FAILED: "The App server could not be reached, failed, or sent an answer "
+    "that is not JSON or is too large; see `message`.",
+    ErrorCode.APP_NOT_INSTALLED: "Run the App once (or change one of its settings) for that "
+    "user before calling its tools.",
+    ErrorCode.USER_MISMATCH: "A core token acts only for its own user: send that user's id, or "
+    "use a developer token.",
 }
 
 # HTTP status of a refusal before the WebSocket upgrade.
@@ -163,6 +182,12 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.STORAGE_VALUE_TOO_LARGE: 413,
     ErrorCode.STORAGE_QUOTA_EXCEEDED: 413,
     ErrorCode.WEBVIEW_TOKEN_INVALID: 401,
+    ErrorCode.INVALID_SETTING: 400,
+    ErrorCode.TOOL_NOT_FOUND: 404,
+    ErrorCode.TOOL_TIMEOUT: 504,
+    ErrorCode.TOOL_FAILED: 502,
+    ErrorCode.APP_NOT_INSTALLED: 403,
+    ErrorCode.USER_MISMATCH: 403,
 }
 
 

@@ -14,7 +14,7 @@ cloud speaking the MentraOS App protocol (wire-compatible with `@mentra/sdk` 2.1
 See docs/python-sdk.md.
 """
 
-from glasscloud.sdk.app_server import AppServer
+from glasscloud.sdk.app_server import AppServer, ToolCall
 from glasscloud.sdk.errors import (
     CloudError,
     ConnectError,
@@ -63,6 +63,7 @@ __all__ = [
     "SimpleStorage",
     "StorageError",
     "StreamPermissionError",
+    "ToolCall",
     "TouchEvent",
     "Transcription",
     "Translation",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from glasscloud.protocol.jsonio import encode
 
@@ -192,3 +193,9 @@ def app_room(kind: str, package_name: str, session_id: str, room_id: str, timest
             "timestamp": timestamp,
         }
     )
+def http_base(ws_url: str) -> str:
+    """The cloud's HTTP base URL from its App WebSocket URL (`wss://host/app-ws` ->
+    `https://host`), as the official SDK derives it for its REST calls."""
+    parts = urlsplit(ws_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return f"{scheme}://{parts.netloc}"

@@ -77,7 +77,7 @@ class AppSession:
         self._dispatcher = Dispatcher(f"{package_name} {session_id}")
         emit = self._dispatcher.emit
         self.events = EventManager(emit, self._send_subscriptions)
-        self.settings = Settings(emit, self._send_subscriptions)
+        self.settings = Settings(emit, self._send_subscriptions, self._fetch_settings)
         self.layouts = Layouts(package_name, self.send, self._timestamp)
         self.dashboard = Dashboard(package_name, session_id, self.send, self._timestamp, emit)
         self.capabilities: dict[str, Any] | None = None
@@ -125,6 +125,25 @@ class AppSession:
             self.session_id, self.package_name, self._api_key, self._timestamp()
         )
         return await AppConnection.open(self._http, self.ws_url, init, self._ack_timeout)
+
+    async def _fetch_settings(self) -> Any:
+        """The SDK's own read: `GET {cloud}/appsettings/user/{package}` with the session id
+        as the bearer (what @mentra/sdk sends)."""
+        url = frames.http_base(self.ws_url) + f"/appsettings/user/{self.package_name}"
+        headers = {"Authorization": f"Bearer {self.session_id}"}
+        async with self._http.get(
+            url, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
+        ) as response:
+            body = await response.json(content_type=None)
+        if not isinstance(body, dict):
+            raise CloudError("MALFORMED_MESSAGE", "the settings answer is not a JSON object")
+        if response.status != 200:
+            error = body.get("error") if isinstance(body.get("error"), dict) else {}
+            raise CloudError(
+                str(error.get("code") or f"HTTP_{response.status}"),
+                str(error.get("message") or f"fetching settings failed (HTTP {response.status})"),
+            )
+        return body.get("settings") or []
 
     def _attach(self, conn: AppConnection, ack: dict[str, Any]) -> None:
         self._conn = conn

@@ -24,10 +24,13 @@ from glasscloud.server import (
     app_servers,
     app_ws,
     dev_api,
+    dev_apps_api,
     glasses_ws,
     public_api,
     rest,
+    settings_api,
     storage_api,
+    tools_api,
     webview_auth,
 )
 from glasscloud.server.admission import (
@@ -117,6 +120,9 @@ class GlasscloudServer:
         webview_auth.add_routes(app)
         public_api.add_routes(app)
         app_comms.add_routes(app)
+        settings_api.add_routes(app)
+        tools_api.add_routes(app)
+        dev_apps_api.add_routes(app)
         return app
 
     def connection_closed(self, conn: WsConnection, user_id: str | None) -> None:

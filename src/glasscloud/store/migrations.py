@@ -78,7 +78,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         3,
-        "app_storage (Simple Storage per App and user) and webview_tokens (single-use)",
+        "Simple Storage (app_storage), single-use webview tokens, and each App's AI tools "
+        "and web page (apps.tools, apps.webview_url)",
         (
             """CREATE TABLE app_storage (
                 package_name TEXT NOT NULL,
@@ -96,6 +97,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                 expires_at BIGINT NOT NULL
             )""",
             "CREATE INDEX ix_webview_tokens_expires ON webview_tokens (expires_at)",
+            "ALTER TABLE apps ADD COLUMN tools TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE apps ADD COLUMN webview_url TEXT NOT NULL DEFAULT ''",
         ),
     ),
 )

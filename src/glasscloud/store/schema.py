@@ -34,6 +34,8 @@ apps = Table(
     Column("key_version", Integer, nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    Column("tools", Text, nullable=False),  # JSON list of tool definitions
+    Column("webview_url", Text, nullable=False),  # "" when the App has no web page
 )
 
 users = Table(
@@ -46,7 +48,7 @@ users = Table(
 )
 
 # No foreign keys: a user may run or configure a package the store does not know (yet),
-# and nothing is ever deleted, so they would only add ways to fail.
+# and deleting an App removes its rows here in the same transaction (Store.delete_app).
 user_apps = Table(
     "user_apps",
     metadata,

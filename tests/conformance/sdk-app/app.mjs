@@ -21,6 +21,11 @@
 //                   button presses: buttonId "broadcast", "direct:<userId>", "discover",
 //                   "join:<room>", "room:<room>" (a broadcast naming the room is not possible
 //                   with the SDK: broadcastToAppUsers ignores its roomId)
+//   SETTINGS_WATCH  comma-separated setting keys: in onSession, report the settings the App got
+//                   and register session.settings.onValueChange for each key
+//   SETTINGS_FETCH  "1": in onSession, call session.settings.fetch() (GET /appsettings/user/...)
+//   TOOL_ECHO       "1": answer AI tool calls (AppServer.onToolCall): toolId "fail" throws,
+//                   "slow" waits TOOL_SLOW_MS first; others reply "echo <toolId> <params>"
 // The cloud's WebSocket URL is not configured here: it arrives in the session_request webhook.
 //
 // Machine-readable output: one JSON object per line on stdout, always with "event" as the FIRST
@@ -41,6 +46,11 @@
 //   {"event":"app_message","sessionId":...,"message":{...}}       (APP_COMMS; also app_user_joined)
 //   {"event":"direct_result","sessionId":...,"target":...,"ok":bool}          (APP_COMMS)
 //   {"event":"discovered","sessionId":...,"result":{...}}                     (APP_COMMS)
+//   {"event":"settings","sessionId":...,"settings":[...]}           (SETTINGS_WATCH only)
+//   {"event":"setting_change","sessionId":...,"userId":...,"key":...,"newValue":...,"oldValue":...}
+//   {"event":"settings_fetched","sessionId":...,"settings":[...]}   (SETTINGS_FETCH only)
+//   {"event":"settings_fetch_failed","sessionId":...,"error":{...}}
+//   {"event":"tool_call","toolId":...,"toolParameters":...,"userId":...,"hasSession":bool}
 //   {"event":"shutdown","signal":...}
 //   {"event":"fatal","error":{...}}                              (then exit 1)
 //   {"event":"unhandled_rejection","error":{...}}
@@ -136,6 +146,10 @@ function appComms(session, sessionId) {
     }
   });
 }
+const SETTINGS_WATCH = (process.env.SETTINGS_WATCH || "").split(",").filter(Boolean);
+const SETTINGS_FETCH = process.env.SETTINGS_FETCH === "1";
+const TOOL_ECHO = process.env.TOOL_ECHO === "1";
+const TOOL_SLOW_MS = Number.parseInt(process.env.TOOL_SLOW_MS || "0", 10) || 0;
 
 // sessionId -> the unsubscribe functions returned by session.events.on...() (ONSTOP_CLEANUP)
 const handlerCleanups = new Map();
@@ -173,6 +187,22 @@ class ConformanceApp extends AppServer {
     if (ONSTOP_CLEANUP) handlerCleanups.set(sessionId, [offTranscription, offButton]);
 
     if (APP_COMMS) appComms(session, sessionId);
+    if (SETTINGS_WATCH.length > 0) {
+      emit("settings", { sessionId, settings: session.settings.getAll() });
+      for (const key of SETTINGS_WATCH) {
+        session.settings.onValueChange(key, (newValue, oldValue) => {
+          emit("setting_change", { sessionId, userId, key, newValue, oldValue });
+        });
+      }
+    }
+    if (SETTINGS_FETCH) {
+      try {
+        const settings = await session.settings.fetch();
+        emit("settings_fetched", { sessionId, settings });
+      } catch (err) {
+        emit("settings_fetch_failed", { sessionId, error: describeError(err) });
+      }
+    }
 
     session.layouts.showTextWall("SDK app ready");
     if (DASHBOARD_TEXT) session.dashboard.content.writeToMain(DASHBOARD_TEXT);
@@ -193,6 +223,17 @@ class ConformanceApp extends AppServer {
     // the session would linger (and /health would keep counting it).
     await super.onStop(sessionId, userId, reason);
     if (ONSTOP_CLEANUP || STOP_DELAY_MS > 0) emit("stop_done", { sessionId });
+  }
+
+  async onToolCall(toolCall) {
+    if (!TOOL_ECHO) return super.onToolCall(toolCall);
+    const { toolId, toolParameters, userId } = toolCall;
+    emit("tool_call", { toolId, toolParameters, userId, hasSession: toolCall.activeSession != null });
+    if (toolId === "fail") throw new Error("the tool failed on purpose");
+    if (toolId === "slow" && TOOL_SLOW_MS > 0) {
+      await new Promise((resolve) => setTimeout(resolve, TOOL_SLOW_MS));
+    }
+    return `echo ${toolId} ${JSON.stringify(toolParameters || {})}`;
   }
 }
 
