@@ -66,8 +66,12 @@ async def test_delete_removes_every_users_state_for_the_app(url):
         await store.create_app("com.example.b", "B", "http://a.b")
         await store.set_app_settings("u@x.org", "com.example.a", {"k": 1})
         await store.set_running_apps("u@x.org", ["com.example.a", "com.example.b"])
+        await store.storage_put("com.example.a", "u@x.org", {"k": "v"})
+        await store.storage_put("com.example.b", "u@x.org", {"k": "w"})
         assert await store.user_packages("u@x.org") == ["com.example.a", "com.example.b"]
         await store.delete_app("com.example.a")
+        assert await store.storage_get_all("com.example.a", "u@x.org") == {}
+        assert await store.storage_get_all("com.example.b", "u@x.org") == {"k": "w"}
         assert await store.get_app("com.example.a") is None
         assert await store.user_packages("u@x.org") == ["com.example.b"]
         assert (await store.get_user("u@x.org")).running_apps == ("com.example.b",)

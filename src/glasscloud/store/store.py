@@ -30,7 +30,14 @@ from glasscloud.store.app_data import AppDataStore
 from glasscloud.store.engine import WRITE, create_engine
 from glasscloud.store.errors import AppExists, AppNotFound, StoreError
 from glasscloud.store.migrations import migrate
-from glasscloud.store.schema import apps, server_meta, user_apps, users
+from glasscloud.store.schema import (
+    app_storage,
+    apps,
+    server_meta,
+    user_apps,
+    users,
+    webview_tokens,
+)
 from glasscloud.store.urls import parse_database_url
 
 SECRET_META_KEY = "token_secret"
@@ -275,14 +282,19 @@ class Store(AppDataStore):
         return _app_record(await self._run(op, write=True))
 
     async def delete_app(self, package_name: str) -> None:
-        """Remove the App and every user's state for it (running flag, settings)."""
+        """Remove the App and every user's state for it (running flag, settings, Simple
+        Storage, webview tokens)."""
         delete_app = delete(apps).where(apps.c.package_name == package_name)
-        delete_state = delete(user_apps).where(user_apps.c.package_name == package_name)
+        delete_state = [
+            delete(table).where(table.c.package_name == package_name)
+            for table in (user_apps, app_storage, webview_tokens)
+        ]
 
         def op(conn: Connection) -> None:
             if conn.execute(delete_app).rowcount == 0:
                 raise AppNotFound(package_name)
-            conn.execute(delete_state)
+            for statement in delete_state:
+                conn.execute(statement)
 
         await self._run(op, write=True)
 
