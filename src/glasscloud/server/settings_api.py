@@ -24,8 +24,7 @@ from glasscloud.protocol.errors import ErrorCode, ProtocolError, package_not_fou
 from glasscloud.protocol.jsonio import decode_json
 from glasscloud.server import app_calls
 from glasscloud.server.http_errors import Envelope, error_response
-from glasscloud.server.request_context import SERVER_KEY, bearer_token, server_of
-from glasscloud.server.rest import _user
+from glasscloud.server.request_context import SERVER_KEY, bearer_token, core_token_user, server_of
 from glasscloud.store.errors import StoreError
 
 log = logging.getLogger("glasscloud.settings")
@@ -86,7 +85,7 @@ def _refusal(request: web.Request, error: ProtocolError) -> web.Response:
 
 async def get_settings(request: web.Request) -> web.Response:
     """The phone's settings screen for one App: each setting with `selected`."""
-    user_id = _user(request)
+    user_id = core_token_user(request)
     server = server_of(request)
     package = request.match_info["package"]
     record = await server.store.get_app(package)
@@ -111,7 +110,7 @@ async def get_settings(request: web.Request) -> web.Response:
 
 async def update_settings(request: web.Request) -> web.Response:
     """`{key, value}` or a list of them: all checked before anything is stored."""
-    user_id = _user(request)
+    user_id = core_token_user(request)
     server = server_of(request)
     package = request.match_info["package"]
     record = await server.store.get_app(package)
