@@ -62,8 +62,14 @@ def saturate_table(data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         "|---|---|---|---|---|---|---|---|",
     ]
     summary = {}
-    for kind in ("audio", "event"):
-        b, g = m.get(f"{kind}:baseline", {}), m.get(f"{kind}:glasscloud", {})
+    for kind in (
+        "audio",
+        "event",
+        *(("audio (main)", "event (main)") if "audio:main" in m else ()),
+    ):
+        bare = kind.split()[0]
+        b = m.get(f"{bare}:baseline", {})
+        g = m.get(f"{bare}:main" if "main" in kind else f"{kind}:glasscloud", {})
         ratio = _ratio(g.get("server_cpu_us_per_delivery"), b.get("server_cpu_us_per_delivery"))
         summary[kind] = {"baseline": b, "glasscloud": g, "cpu_ratio": ratio}
         lines.append(
@@ -133,12 +139,14 @@ def mix_table(data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     names = list(m)
     base = next((c for c in names if c.endswith(":baseline")), None)
     gc = next((c for c in names if c.endswith(":glasscloud")), None)
-    if base and gc:
-        lines.append(
-            "| ratio gc/bare | "
-            + " | ".join(_f(_ratio(m[gc][k], m[base][k])) + "x" for _, k in cols)
-            + " | | |"
-        )
+    main = next((c for c in names if c.endswith(":main")), None)
+    for label, a, b in (("gc/bare", gc, base), ("gc/main", gc, main)):
+        if a and b:
+            lines.append(
+                f"| ratio {label} | "
+                + " | ".join(_f(_ratio(m[a][k], m[b][k])) + "x" for _, k in cols)
+                + " | | |"
+            )
     return lines, {"medians": m, "lost": dict(lost), "displays": dict(displays)}
 
 
@@ -265,6 +273,30 @@ def slow_table(data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     return lines, {"medians": m, "drops": dict(drops), "lost": dict(lost)}
 
 
+def light_table(data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """glasses->App latency at light load, each target against the minimal relay."""
+    m = medians(data, MIX_KEYS)
+    floor = m.get("light:minimal", {})
+    lines = [
+        "| target | p50 ms | p99 ms | p99.9 ms | events p99 | audio p99 | server CPU % | "
+        "µs/delivery | p50 ratio | p99 ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    summary: dict[str, Any] = {}
+    for case, row in m.items():
+        p50 = _ratio(row["lat_glasses_to_app.p50_ms"], floor.get("lat_glasses_to_app.p50_ms"))
+        p99 = _ratio(row["lat_glasses_to_app.p99_ms"], floor.get("lat_glasses_to_app.p99_ms"))
+        summary[case] = {"medians": row, "p50_ratio": p50, "p99_ratio": p99}
+        lines.append(
+            f"| {case.split(':')[1]} | {_f(row['lat_glasses_to_app.p50_ms'])} | "
+            f"{_f(row['lat_glasses_to_app.p99_ms'])} | {_f(row['lat_glasses_to_app.p999_ms'])} | "
+            f"{_f(row['lat_events.p99_ms'])} | {_f(row['lat_audio.p99_ms'])} | "
+            f"{_f(row['server_cpu_pct'], 0)} | {_f(row['server_cpu_us_per_delivery'])} | "
+            f"{_f(p50)}x | {_f(p99)}x |"
+        )
+    return lines, summary
+
+
 def print_suite(results: Path) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for name, fn in (
@@ -273,6 +305,8 @@ def print_suite(results: Path) -> dict[str, Any]:
         ("sweep", sweep_table),
         ("idle", idle_table),
         ("slow", slow_table),
+        ("light", light_table),
+        ("light-hunt", light_table),
     ):
         data = _load(results, name)
         if data is None:

@@ -165,15 +165,24 @@ class WsConnection:
             self._schedule()
 
     def _schedule(self) -> None:
+        """The first frame of a loop pass: written at once (no wait for the end of the
+        pass, which would hold it while the pass runs everyone else's callbacks), and the
+        end of the pass is booked for the frames that follow it in the same pass."""
         if self._scheduled or self._behind or self._done:
             return
         self._scheduled = True
         self._loop.call_soon(self._flush_cb)
+        self._write()
 
     def _flush(self) -> None:
-        """End of the loop pass: write what it sent in one `writelines` if the kernel has
-        taken everything so far; else (or to close) the writer task takes over."""
+        """End of the loop pass: the frames sent since the first one, in one `writelines`."""
         self._scheduled = False
+        if self._out.has_data() or self._out.closing:
+            self._write()
+
+    def _write(self) -> None:
+        """Write what waits in one `writelines` if the kernel has taken everything so far;
+        else (or to close) the writer task takes over."""
         if self._behind or self._done:
             return
         transport = self._transport

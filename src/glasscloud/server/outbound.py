@@ -42,6 +42,7 @@ class OutboundBuffer:
         "_frames",
         "_ping",
         "_pong",
+        "_size",
         "_state",
         "bytes_out",
         "dropped",
@@ -58,6 +59,7 @@ class OutboundBuffer:
         self.limit = limit
         # (header, payload) per waiting message, oldest first.
         self._frames: deque[tuple[bytes, bytes]] = deque()
+        self._size = 0  # wire bytes of the waiting messages
         self._ping: bytes | None = None  # whole frames
         self._pong: bytes | None = None
         self._close: tuple[int, str] | None = None
@@ -82,8 +84,10 @@ class OutboundBuffer:
             return Push.REFUSED
         frames = self._frames
         frames.append((header, payload))
+        self._size += len(header) + len(payload)
         if len(frames) > self.limit:
-            frames.popleft()
+            old_header, old_payload = frames.popleft()
+            self._size -= len(old_header) + len(old_payload)
             self.dropped += 1
             return Push.DROPPED_OLDEST
         return Push.QUEUED
@@ -114,6 +118,7 @@ class OutboundBuffer:
         """Discard everything (the peer is gone); returns how many messages were waiting."""
         waiting = len(self._frames)
         self._frames.clear()
+        self._size = 0
         self._ping = self._pong = None
         self._close = None
         self._state = self._DONE
@@ -151,13 +156,14 @@ class OutboundBuffer:
             return out
         count = 0
         size = 0
-        if max_bytes is None:
+        if max_bytes is None or self._size <= max_bytes:
             for header, payload in frames:
                 out.append(header)
                 out.append(payload)
                 size += len(payload)
             count = len(frames)
             frames.clear()
+            self._size = 0
         else:
             budget = max_bytes
             popleft = frames.popleft
@@ -172,6 +178,7 @@ class OutboundBuffer:
                 size += len(payload)
                 count += 1
                 budget -= cost
+                self._size -= cost
         self.messages_out += count
         self.bytes_out += size
         return out
