@@ -81,6 +81,23 @@ def _server_metrics(pid: int, path: str) -> dict[str, int]:
     return out
 
 
+def _per_second(tally: Tally, kinds: tuple[str, ...]) -> dict[str, float | int | None]:
+    """p50/p99 of each second of the window (by send time), then the median over the
+    seconds: one second in which the machine took the CPU away (a 100 ms throttle moves the
+    p99 of a whole 10 s window) counts once, not for the window."""
+    seconds: dict[int, list[int]] = {}
+    for kind in kinds:
+        for lat, sent in zip(tally.lat.get(kind, []), tally.sent_at.get(kind, []), strict=True):
+            seconds.setdefault(sent // 1_000_000_000, []).append(lat)
+    full = [v for v in seconds.values() if len(v) >= 100]
+
+    def med(q: float) -> float | None:
+        values = sorted(percentile(v, q) or 0 for v in full)
+        return values[len(values) // 2] / 1e6 if values else None
+
+    return {"seconds": len(full), "p50_ms": med(50), "p99_ms": med(99)}
+
+
 async def _open(args: argparse.Namespace, tally: Tally) -> Fleet:
     fleet = Fleet(
         FleetConfig(args.target, args.port, args.k, args.database, args.secret, args.slow),
@@ -210,6 +227,9 @@ async def mode_mix(args: argparse.Namespace, srv: ProcStats) -> dict[str, Any]:
         result[f"lat_{kind}"] = _lat_summary(tally.lat.get(kind, []))
     result["lat_events"] = _lat_summary(events)
     result["lat_glasses_to_app"] = _lat_summary(tally.lat.get("audio", []) + events)
+    result["lat_glasses_to_app_per_second"] = _per_second(
+        tally, ("audio", "transcription", "button")
+    )
     if args.slow:
         result["slow_received"] = tally.received.get("slow_audio", 0)
         result["slow_expected"] = sent["hot_audio"]

@@ -12,9 +12,11 @@ bench/results/<suite>.json; `sweep` also draws docs/performance-sweep.png.
     .venv/bin/python -m bench.run light        # 200 users x 1 App, light load: glasscloud vs
                                                # the minimal relay, p50/p99 and the ratio
 
-`--with-main` adds glasscloud as it is on the git ref `--main-ref` (default `main`, exported
-with `git archive` into a temp dir) as the target `main` to saturate, mix and light: a
-before/after A/B of the working tree in the same run, cases interleaved.
+`--with-main` adds glasscloud as it is on the git ref `--main-ref` (default `main`; use the
+branch point for a clean before/after), exported with `git archive` into a temp dir, as the
+target `main` to saturate, mix and light: an A/B of the working tree in the same run, cases
+interleaved. `--variants 'a;b'` adds glasscloud with bench.serve's measurement variants
+(results then go to `<suite>-hunt.json`).
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ class Target:
         self.kind = kind
         code = _code.get(kind, ROOT)
         env = {**os.environ, "PYTHONPATH": f"{code / 'src'}:{code}"}
+        # The load generator is this tree's, but it opens the target's database with the
+        # target's own glasscloud (its schema, its token format).
+        self.loadgen_env = {**os.environ, "PYTHONPATH": f"{ROOT}:{code / 'src'}"}
         self.port = _next_port()
         self.secret = secrets.token_hex(32)
         self.dir = tempfile.mkdtemp(prefix="gcbench-")
@@ -133,7 +138,9 @@ class Target:
             "1",
             *extra,
         ]
-        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            cmd, cwd=ROOT, env=self.loadgen_env, capture_output=True, text=True, timeout=timeout
+        )
         lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
         if not lines:
             return {"error": (done.stderr or done.stdout)[-800:]}
@@ -209,8 +216,12 @@ def run_cases(
             res = measure(kind, mode, *extra, app_queue=app_queue)
             out["runs"].append({"case": label, "target": kind, "round": rnd, **res})
             print(f"[{name} r{rnd}] {label:28s} {_brief(res)}", flush=True)
+    # A/Bs do not replace the suite's own results: -hunt with measurement variants, -ab
+    # against another git ref.
     if _variants and not name.endswith("-hunt"):
-        name += "-hunt"  # A/Bs with measurement variants do not replace the suite's results
+        name += "-hunt"
+    elif "main" in _code:
+        name += "-ab"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=1))
     return out
@@ -251,7 +262,7 @@ LIGHT = [
 
 def suite_light(rounds: int) -> dict[str, Any]:
     cases = [(f"light:{t}", t, "mix", LIGHT) for t in _targets("minimal", "glasscloud")]
-    return run_cases("light-hunt" if _variants else "light", cases, rounds)
+    return run_cases("light", cases, rounds)
 
 
 def suite_sweep(rounds: int, levels: tuple[int, ...]) -> dict[str, Any]:
