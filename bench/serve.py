@@ -42,6 +42,16 @@ def apply_variants(names: list[str]) -> dict[str, object]:
             from glasscloud.server.connection import WsConnection
 
             WsConnection._schedule = WsConnection._write  # type: ignore[method-assign]
+        elif name == "first-now":  # the first frame of every pass at once, bursts or not
+            from glasscloud.server.connection import WsConnection
+
+            def first_now(self: WsConnection) -> None:
+                if not (self._scheduled or self._behind or self._done):
+                    self._scheduled = True
+                    self._loop.call_soon(self._flush_cb)
+                    self._write()
+
+            WsConnection._schedule = first_now  # type: ignore[method-assign]
         elif name == "batch":  # every frame waits for the end of the loop pass (as main)
             from glasscloud.server.connection import WsConnection
 

@@ -5,10 +5,11 @@ Every frame the server sends to a socket (messages, pings, pongs) goes through t
 drop-oldest policy and the close-after-everything rule; this module only moves its bytes to
 the transport, in one of two ways:
 
-- **The peer keeps up** (the transport holds nothing the kernel has not taken): the frames
-  sent to the socket during one pass of the event loop are written together at its end, one
-  `call_soon` per pass and one `writelines` (one syscall) for all of them; no task wake-up,
-  no coroutine.
+- **The peer keeps up** (the transport holds nothing the kernel has not taken): the first
+  frame of a loop pass is written at once, and the frames that follow it in the same pass
+  together at the end of the pass (one `call_soon` per pass, one `writelines`); a socket
+  whose last pass had more than one frame (a burst, saturation) has its whole next pass
+  written at its end, one syscall for all. No task wake-up, no coroutine.
 - **The peer is behind**: the socket's writer task writes the buffer in chunks and waits for
   the transport to drain between them, while the buffer (bounded) takes what is sent
   meanwhile.
@@ -31,6 +32,8 @@ from aiohttp import web
 
 from glasscloud.core.metrics import Metrics
 from glasscloud.server.outbound import OutboundBuffer, Push
+
+_QUEUED = Push.QUEUED
 
 log = logging.getLogger("glasscloud.connection")
 
@@ -116,6 +119,8 @@ class WsConnection:
         self._out = OutboundBuffer(max_queue)
         self._flush_cb = self._flush
         self._scheduled = False  # a `_flush` is due at the end of this loop pass
+        self._in_pass = 0  # frames sent during this loop pass
+        self._bursting = False  # the last pass sent more than one: batch this one whole
         self._behind = False  # the writer task owns the writes until the buffer is empty
         self._wake = asyncio.Event()
         self._done = False
@@ -132,15 +137,17 @@ class WsConnection:
 
     def send_text(self, text: str) -> None:
         result = self._out.send_text(text)
-        if result is not Push.QUEUED:
+        if result is not _QUEUED:
             self._not_queued(result)
+        self._in_pass += 1
         if not self._scheduled:
             self._schedule()
 
     def send_binary(self, data: bytes) -> None:
         result = self._out.send_binary(data)
-        if result is not Push.QUEUED:
+        if result is not _QUEUED:
             self._not_queued(result)
+        self._in_pass += 1
         if not self._scheduled:
             self._schedule()
 
@@ -165,18 +172,24 @@ class WsConnection:
             self._schedule()
 
     def _schedule(self) -> None:
-        """The first frame of a loop pass: written at once (no wait for the end of the
-        pass, which would hold it while the pass runs everyone else's callbacks), and the
-        end of the pass is booked for the frames that follow it in the same pass."""
+        """The first frame of a loop pass. Unless the socket is in a burst, it is written at
+        once: waiting for the end of the pass would hold it while the pass runs everyone
+        else's callbacks and the next poll (most of the light-load latency, see
+        docs/performance.md). The end of the pass is booked for the frames that follow."""
         if self._scheduled or self._behind or self._done:
             return
         self._scheduled = True
         self._loop.call_soon(self._flush_cb)
-        self._write()
+        if not self._bursting:
+            self._write()
 
     def _flush(self) -> None:
-        """End of the loop pass: the frames sent since the first one, in one `writelines`."""
+        """End of the loop pass: the frames sent since the first one, in one `writelines`.
+        A socket sent more than one frame in this pass is in a burst (saturation): its next
+        pass is batched whole, one syscall for all its frames."""
         self._scheduled = False
+        self._bursting = self._in_pass > 1
+        self._in_pass = 0
         if self._out.has_data() or self._out.closing:
             self._write()
 
