@@ -123,6 +123,7 @@ def test_model(limit, ops):
     is due only once everything before it was written."""
     buf = OutboundBuffer(limit)
     waiting: list[bytes] = []  # the model's waiting messages, oldest first
+    wire: dict[bytes, int] = {}  # message -> its frame's length on the wire
     written: list[bytes] = []
     dropped: list[bytes] = []
     accepted = 0
@@ -142,6 +143,8 @@ def test_model(limit, ops):
                 continue
             accepted += 1
             waiting.append(payload)
+            size = len(payload) if op == "binary" else len(payload.decode("latin-1").encode())
+            wire[payload] = size + (2 if size < 126 else 4 if size < 65536 else 10)
             if len(waiting) > limit:
                 dropped.append(waiting.pop(0))
                 assert result is Push.DROPPED_OLDEST
@@ -150,12 +153,21 @@ def test_model(limit, ops):
         elif op in ("ping", "pong"):
             assert (buf.ping if op == "ping" else buf.pong)(b"c" * arg) is not closed
         elif op == "take":
+            expected, budget = 0, arg
+            for message in waiting:  # greedy: at least one, then while they fit
+                if expected and budget is not None and wire[message] > budget:
+                    break
+                expected += 1
+                if budget is not None:
+                    budget -= wire[message]
+            before = len(written)
             for opcode, payload in drain(buf, arg):
                 if opcode in (0x1, 0x2):
                     if opcode == 0x1:
                         payload = payload.decode().encode("latin-1")
                     assert payload == waiting.pop(0), "order kept, the oldest dropped"
                     written.append(payload)
+            assert len(written) - before == expected, "as many as the budget allows"
         else:
             was_open = not closed
             assert buf.close(arg, "r") is was_open

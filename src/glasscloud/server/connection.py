@@ -7,8 +7,8 @@ the transport, in one of two ways:
 
 - **The peer keeps up** (the transport holds nothing the kernel has not taken): the first
   frame of a loop pass is written at once, and the frames that follow it in the same pass
-  together at the end of the pass (one `call_soon` per pass, one `writelines`); a socket
-  whose last pass had more than one frame (a burst, saturation) has its whole next pass
+  together at the end of the pass (one `call_soon` per pass, one `writelines`); a socket in
+  a burst (its previous pass began under `BURST_GAP` ago: saturation) has its whole pass
   written at its end, one syscall for all. No task wake-up, no coroutine.
 - **The peer is behind**: the socket's writer task writes the buffer in chunks and waits for
   the transport to drain between them, while the buffer (bounded) takes what is sent
@@ -41,6 +41,11 @@ log = logging.getLogger("glasscloud.connection")
 # case; once the peer is behind, the transport holds at most its high-water mark plus this,
 # and the rest waits in the buffer, where the drop-oldest rule applies.
 WRITE_CHUNK = 64 * 1024
+
+# A socket whose frames come closer together than this is in a burst and is written once
+# per loop pass; one whose frames are further apart (live captions, audio at 10 frames/s)
+# gets each pass's first frame at once.
+BURST_GAP = 0.001  # s
 
 
 class ConnectionStats:
@@ -119,8 +124,7 @@ class WsConnection:
         self._out = OutboundBuffer(max_queue)
         self._flush_cb = self._flush
         self._scheduled = False  # a `_flush` is due at the end of this loop pass
-        self._in_pass = 0  # frames sent during this loop pass
-        self._bursting = False  # the last pass sent more than one: batch this one whole
+        self._last_pass = -BURST_GAP  # loop time of the previous pass's first frame
         self._behind = False  # the writer task owns the writes until the buffer is empty
         self._wake = asyncio.Event()
         self._done = False
@@ -139,7 +143,6 @@ class WsConnection:
         result = self._out.send_text(text)
         if result is not _QUEUED:
             self._not_queued(result)
-        self._in_pass += 1
         if not self._scheduled:
             self._schedule()
 
@@ -147,7 +150,6 @@ class WsConnection:
         result = self._out.send_binary(data)
         if result is not _QUEUED:
             self._not_queued(result)
-        self._in_pass += 1
         if not self._scheduled:
             self._schedule()
 
@@ -175,21 +177,21 @@ class WsConnection:
         """The first frame of a loop pass. Unless the socket is in a burst, it is written at
         once: waiting for the end of the pass would hold it while the pass runs everyone
         else's callbacks and the next poll (most of the light-load latency, see
-        docs/performance.md). The end of the pass is booked for the frames that follow."""
+        docs/performance.md). The end of the pass is booked for the frames that follow. A
+        socket whose previous pass began less than `BURST_GAP` ago is in a burst
+        (saturation): its whole pass is written at the end, one syscall for all."""
         if self._scheduled or self._behind or self._done:
             return
         self._scheduled = True
         self._loop.call_soon(self._flush_cb)
-        if not self._bursting:
+        now = self._loop.time()
+        if now - self._last_pass >= BURST_GAP:
             self._write()
+        self._last_pass = now
 
     def _flush(self) -> None:
-        """End of the loop pass: the frames sent since the first one, in one `writelines`.
-        A socket sent more than one frame in this pass is in a burst (saturation): its next
-        pass is batched whole, one syscall for all its frames."""
+        """End of the loop pass: the frames sent since the first one, in one `writelines`."""
         self._scheduled = False
-        self._bursting = self._in_pass > 1
-        self._in_pass = 0
         if self._out.has_data() or self._out.closing:
             self._write()
 
