@@ -42,10 +42,11 @@ log = logging.getLogger("glasscloud.connection")
 # and the rest waits in the buffer, where the drop-oldest rule applies.
 WRITE_CHUNK = 64 * 1024
 
-# A socket whose frames come closer together than this is in a burst and is written once
-# per loop pass; one whose frames are further apart (live captions, audio at 10 frames/s)
-# gets each pass's first frame at once.
-BURST_GAP = 0.001  # s
+# A socket whose passes come closer together than this (over ~100 passes with frames per
+# second: saturation) is in a burst and is written once per loop pass; one whose frames are
+# further apart (captions, audio at 10 frames/s: 67-100 ms) gets each pass's first frame at
+# once. At 1 ms, saturation (a pass every ~2 ms per socket) was not caught and cost ~15 %.
+BURST_GAP = 0.010  # s
 
 
 class ConnectionStats:
