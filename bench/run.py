@@ -247,7 +247,8 @@ def suite_saturate(rounds: int) -> dict[str, Any]:
 
 def suite_mix(rounds: int, sessions: int = 1000) -> dict[str, Any]:
     common = ["--sessions", str(sessions), "--k", "2", "--secs", "10", "--warm", "2"]
-    cases = [(f"mix{sessions}:{t}", t, "mix", common) for t in _targets("baseline", "glasscloud")]
+    base = () if _variants and "main" in _code else ("baseline",)  # an A/B of glasscloud only
+    cases = [(f"mix{sessions}:{t}", t, "mix", common) for t in _targets(*base, "glasscloud")]
     return run_cases("mix", cases, rounds)
 
 
