@@ -44,6 +44,7 @@ class SessionServices:
     display_factory: DisplayFactory = DisplayManager
     transcription_factory: TranscriptionFactory | None = None  # None: no recogniser
     resume_until: float | None = None
+    hardware: Any = None  # core.hardware.HardwareServices (None: no TTS URL, no photo POSTs)
 
     def __post_init__(self) -> None:
         if self.transcription_factory is None:

@@ -27,6 +27,7 @@ from glasscloud.protocol import glasses as glasses_wire
 from glasscloud.protocol.close_codes import CloseCode
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
 from glasscloud.protocol.glasses import CONTROL_TYPES, GlassesMessage
+from glasscloud.protocol.hardware import GLASSES_HARDWARE_ANSWERS
 
 
 class UserSession:
@@ -203,6 +204,8 @@ class UserSession:
 
     def handle_glasses_message(self, msg: GlassesMessage) -> None:
         kind = msg.type
+        if kind in GLASSES_HARDWARE_ANSWERS and self.app_messages.hardware.glasses_message(msg):
+            return
         if kind not in CONTROL_TYPES:
             if kind == "head_position":
                 self.display.head_position(msg.obj["position"])

@@ -51,6 +51,10 @@ class ErrorCode(StrEnum):
     INVALID_TOKEN_CLAIMS = "INVALID_TOKEN_CLAIMS"
     REGISTRATION_NOT_FOUND = "REGISTRATION_NOT_FOUND"
     ALREADY_AUTHENTICATED = "ALREADY_AUTHENTICATED"
+    # the glasses' hardware (photos, sound, LED) and speech synthesis
+    GLASSES_NOT_CONNECTED = "GLASSES_NOT_CONNECTED"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    TTS_UNAVAILABLE = "TTS_UNAVAILABLE"
 
 
 class ProtocolError(Exception):
@@ -121,6 +125,12 @@ HINTS: dict[ErrorCode, str] = {
     "or dev-token EMAIL); this one lacks a required claim.",
     ErrorCode.REGISTRATION_NOT_FOUND: "Register the App server again: POST "
     "/api/app-server/register.",
+    ErrorCode.GLASSES_NOT_CONNECTED: "The user's glasses are not connected (or went away "
+    "before answering); ask again once they are back.",
+    ErrorCode.REQUEST_TIMEOUT: "The glasses did not answer in time; try again, or check "
+    "that they have the hardware (camera, speaker) the request needs.",
+    ErrorCode.TTS_UNAVAILABLE: "No speech synthesiser works on this server: install "
+    "espeak-ng or choose another --tts-provider (see docs/errors.md).",
 }
 
 # HTTP status of a refusal before the WebSocket upgrade.
@@ -148,6 +158,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_A_DEVELOPER_TOKEN: 401,
     ErrorCode.INVALID_TOKEN_CLAIMS: 401,
     ErrorCode.REGISTRATION_NOT_FOUND: 404,
+    ErrorCode.TTS_UNAVAILABLE: 503,
 }
 
 
