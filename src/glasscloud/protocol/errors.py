@@ -130,7 +130,7 @@ HINTS: dict[ErrorCode, str] = {
     ErrorCode.REQUEST_TIMEOUT: "The glasses did not answer in time; try again, or check "
     "that they have the hardware (camera, speaker) the request needs.",
     ErrorCode.TTS_UNAVAILABLE: "No speech synthesiser works on this server: install "
-    "espeak-ng or choose another --tts-provider (see docs/errors.md).",
+    "espeak-ng or set GLASSCLOUD_TTS_PROVIDER to another synthesiser.",
 }
 
 # HTTP status of a refusal before the WebSocket upgrade.

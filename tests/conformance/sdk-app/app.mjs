@@ -13,6 +13,11 @@
 //                   (an App saving its transcript), so answers to the cleanup can still arrive
 //   STOP_DELAY_MS   wait this long in onStop before cleaning up (an App flushing its state), so
 //                   the session is still open while the stop is in flight
+//   HARDWARE_ACTIONS "1": a button_press whose buttonId names an action runs it through the SDK's
+//                   own modules, with `pressType` as its argument: photo (camera.requestPhoto),
+//                   speak (audio.speak(pressType)), play (audio.playAudio({audioUrl: pressType})),
+//                   play_nowait (the same with stopOtherAudio:false), stop (audio.stopAudio()),
+//                   led_on (led.turnOn({color: pressType})), led_off, wifi (requestWifiSetup)
 // The cloud's WebSocket URL is not configured here: it arrives in the session_request webhook.
 //
 // Machine-readable output: one JSON object per line on stdout, always with "event" as the FIRST
@@ -29,6 +34,8 @@
 //   {"event":"stop","sessionId":...,"userId":...,"reason":...}
 //   {"event":"cleanup","sessionId":...,"removed":N}               (ONSTOP_CLEANUP only)
 //   {"event":"stop_done","sessionId":...}                         (ONSTOP_CLEANUP/STOP_DELAY_MS only)
+//   {"event":"hardware","action":...,"ok":true,"result":{...}}   (HARDWARE_ACTIONS only)
+//   {"event":"hardware","action":...,"ok":false,"error":"..."}   (a rejected promise / throw)
 //   {"event":"shutdown","signal":...}
 //   {"event":"fatal","error":{...}}                              (then exit 1)
 //   {"event":"unhandled_rejection","error":{...}}
@@ -79,6 +86,31 @@ const DASHBOARD_TEXT = process.env.DASHBOARD_TEXT || "";
 const ONSTOP_CLEANUP = process.env.ONSTOP_CLEANUP === "1";
 const ONSTOP_SETTLE_MS = Number.parseInt(process.env.ONSTOP_SETTLE_MS || "0", 10) || 0;
 const STOP_DELAY_MS = Number.parseInt(process.env.STOP_DELAY_MS || "0", 10) || 0;
+const HARDWARE_ACTIONS = process.env.HARDWARE_ACTIONS === "1";
+
+// HARDWARE_ACTIONS: one SDK call per action; its outcome is reported as a "hardware" event.
+async function runHardware(session, sessionId, action, arg) {
+  const calls = {
+    photo: async () => {
+      const photo = await session.camera.requestPhoto();
+      return { requestId: photo.requestId, size: photo.size, mimeType: photo.mimeType };
+    },
+    speak: () => session.audio.speak(arg),
+    play: () => session.audio.playAudio({ audioUrl: arg }),
+    play_nowait: () => session.audio.playAudio({ audioUrl: arg, stopOtherAudio: false }),
+    stop: async () => session.audio.stopAudio(),
+    led_on: () => session.led.turnOn({ color: arg }),
+    led_off: () => session.led.turnOff(),
+    wifi: async () => session.requestWifiSetup(arg),
+  };
+  if (!(action in calls)) return;
+  try {
+    const result = await calls[action]();
+    emit("hardware", { sessionId, action, ok: true, result: result ?? null });
+  } catch (err) {
+    emit("hardware", { sessionId, action, ok: false, error: err instanceof Error ? err.message : String(err) });
+  }
+}
 
 // sessionId -> the unsubscribe functions returned by session.events.on...() (ONSTOP_CLEANUP)
 const handlerCleanups = new Map();
@@ -111,6 +143,10 @@ class ConformanceApp extends AppServer {
     });
     const offButton = session.events.onButtonPress((data) => {
       emit("button_press", { sessionId, data });
+      if (HARDWARE_ACTIONS) {
+        runHardware(session, sessionId, data.buttonId, data.pressType);
+        return;
+      }
       session.layouts.showTextWall("Button " + data.buttonId + " " + data.pressType);
     });
     if (ONSTOP_CLEANUP) handlerCleanups.set(sessionId, [offTranscription, offButton]);
