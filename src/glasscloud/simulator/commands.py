@@ -19,6 +19,7 @@ HELP = """commands:
   touch GESTURE             a touch gesture (e.g. double_tap)
   battery LEVEL             glasses battery level (0-100)
   wav PATH                  stream a 16 kHz 16-bit mono WAV as microphone audio
+  photo PATH                answer the waiting photo request with an image file
   show                      redraw the display     help            this text
   quit                      disconnect and exit"""
 
@@ -94,10 +95,10 @@ def parse_command(
             "timestamp": timestamp,
         }
         return Command(name, [frame])
-    if name == "wav":
+    if name in ("wav", "photo"):
         parts = shlex.split(rest) if rest else []
         if len(parts) != 1:
-            raise CommandError("usage: wav PATH")
+            raise CommandError(f"usage: {name} PATH")
         return Command(name, argument=parts[0])
     raise CommandError(f"unknown command '{name}'; type help")
 
