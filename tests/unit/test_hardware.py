@@ -233,3 +233,58 @@ def test_requests_without_glasses_are_refused_not_dropped():
     assert codes == ["GLASSES_NOT_CONNECTED"] * 3
     [answer] = app.messages("audio_play_response")
     assert answer["success"] is False and "not connected" in answer["error"]
+
+
+def test_the_other_glasses_events_reach_subscribers_with_their_permission():
+    rig = Rig()
+    reader = rig.app("com.reader", ("CALENDAR", "READ_NOTIFICATIONS"))
+    nosy = rig.app("com.nosy")
+    rig.send(
+        reader,
+        type="subscription_update",
+        subscriptions=[
+            "calendar_event",
+            "phone_notification_dismissed",
+            "glasses_connection_state",
+            "open_dashboard",
+        ],
+    )
+    rig.send(nosy, type="subscription_update", subscriptions=["*", "calendar_event"])
+    # nosy's calendar_event subscription is refused (CALENDAR), its wildcard stays
+    assert nosy.messages("permission_error")[0]["details"][0]["stream"] == "calendar_event"
+    events = [
+        {
+            "type": "calendar_event",
+            "eventId": "e1",
+            "title": "Standup",
+            "dtStart": "9",
+            "dtEnd": "10",
+            "timeZone": "UTC",
+        },
+        {"type": "phone_notification_dismissed", "notificationId": "n1"},
+        {"type": "notification_dismissed", "notificationId": "n2"},
+        {
+            "type": "glasses_connection_state",
+            "modelName": "Mentra Live",
+            "status": "CONNECTED",
+            "wifi": {"connected": True, "ssid": "home"},
+        },
+        {"type": "open_dashboard"},
+        {"type": "dashboard_state", "isOpen": True},
+    ]
+    for event in events:
+        rig.from_glasses(**event)
+    got = [(m["streamType"], m["data"]["type"]) for m in reader.messages("data_stream")]
+    assert got == [
+        ("calendar_event", "calendar_event"),
+        ("phone_notification_dismissed", "phone_notification_dismissed"),
+        ("phone_notification_dismissed", "notification_dismissed"),
+        ("glasses_connection_state", "glasses_connection_state"),
+        ("open_dashboard", "open_dashboard"),
+    ]
+    # the wildcard without permissions: device state yes, calendar and notifications no
+    assert [m["streamType"] for m in nosy.messages("data_stream")] == [
+        "glasses_connection_state",
+        "open_dashboard",
+        "dashboard_state",
+    ]
