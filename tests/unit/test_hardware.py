@@ -288,3 +288,24 @@ def test_the_other_glasses_events_reach_subscribers_with_their_permission():
         "open_dashboard",
         "dashboard_state",
     ]
+
+
+def test_many_led_commands_and_unwaited_sounds_never_use_up_the_apps_photo_requests():
+    rig = Rig()
+    app = rig.app("com.busy", ("CAMERA",))
+    for n in range(30):
+        rig.send(app, type="rgb_led_control", requestId=f"l{n}", action="off")
+    for n in range(20):
+        rig.send(
+            app,
+            type="audio_play_request",
+            requestId=f"a{n}",
+            audioUrl="http://x/a.mp3",
+            stopOtherAudio=False,
+        )
+    assert len(rig.glasses.messages("rgb_led_control")) == 30
+    assert len(rig.glasses.messages("audio_play_request")) == 20
+    assert app.messages("tpa_connection_error") == []
+    rig.clock.advance(5.1)  # the LED answers are no longer waited for
+    photo(rig, app, "p1")
+    assert [m["requestId"] for m in rig.glasses.messages("photo_request")] == ["p1"]

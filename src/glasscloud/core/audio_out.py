@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from glasscloud.core.apps import AppSlot
 from glasscloud.core.requests import Pending
 from glasscloud.protocol import hardware as wire
-from glasscloud.protocol.errors import ProtocolError
+from glasscloud.protocol.errors import ErrorCode, ProtocolError
 from glasscloud.protocol.glasses import GlassesMessage
 from glasscloud.protocol.jsonio import encode
 
@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 AUDIO = "audio"
 LED = "led"
+# Answers nobody waits for (LED, sounds with stopOtherAudio false) tracked per App and kind:
+# more are sent untracked, so blinking or many sounds never use up the App's share of
+# waiting requests (core.requests.MAX_PENDING_PER_APP) for photos and awaited sounds.
+MAX_TRACKED_LED = 4
 _led_ids = itertools.count(1)
 
 
@@ -71,7 +75,14 @@ class AudioOut:
             if waits:
                 self.answer_failure(slot, request_id, missing.message)
             return missing
+        unwaited = [
+            p
+            for p in self.hw.requests.waiting(slot.package_name)
+            if p.kind == AUDIO and not p.data.get("waits")
+        ]
         try:
+            if not waits and len(unwaited) >= MAX_TRACKED_LED:
+                raise ProtocolError(ErrorCode.RATE_LIMITED, "answers tracked", "requestId")
             self.hw.requests.add(
                 request_id,
                 slot.package_name,
@@ -81,9 +92,11 @@ class AudioOut:
                 {"waits": waits},
             )
         except ProtocolError as error:
-            if waits:
-                self.answer_failure(slot, request_id, error.message)
-            return error
+            if waits or error.code is not ErrorCode.RATE_LIMITED:
+                if waits:
+                    self.answer_failure(slot, request_id, error.message)
+                return error
+            # Nobody waits for this answer: play it untracked rather than refuse it.
         url = self.hw.services.audio_url(obj["audioUrl"], self.ctx.user_id, slot.package_name)
         self.hw.send_to_glasses(
             wire.glasses_audio_play_request(
@@ -112,12 +125,18 @@ class AudioOut:
 
     def led(self, slot: AppSlot, obj: dict[str, Any]) -> ProtocolError | None:
         request_id = obj.get("requestId") or f"led_{next(_led_ids)}"
+        tracked = [p for p in self.hw.requests.waiting(slot.package_name) if p.kind == LED]
         try:
+            if len(tracked) >= MAX_TRACKED_LED:
+                raise ProtocolError(ErrorCode.RATE_LIMITED, "LED answers tracked", "requestId")
             self.hw.requests.add(
                 request_id, slot.package_name, LED, self.hw.services.led_timeout, _ignore
             )
         except ProtocolError as error:
-            return error
+            if error.code is not ErrorCode.RATE_LIMITED:
+                return error
+            # The SDK does not wait for the LED's answer: send it untracked (many quick
+            # blinks must not use up the App's waiting photos and sounds).
         self.hw.send_to_glasses(
             wire.glasses_led_control(
                 self.ctx.user_id, obj, slot.package_name, request_id, self.ctx.timestamp()

@@ -50,7 +50,7 @@ class HardwareServices:
     audio_url: Callable[[str, str, str], str] = _keep_url
     photo_timeout: float = 25.0
     audio_timeout: float = 55.0
-    led_timeout: float = 10.0
+    led_timeout: float = 5.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
