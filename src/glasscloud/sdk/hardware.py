@@ -263,7 +263,8 @@ class Led:
         frame = {
             "type": "rgb_led_control",
             "packageName": s.package_name,
-            "sessionId": s.session_id,
+            # the official SDK's LED module is built before the session id is known
+            "sessionId": "unknown-session-id",
             "requestId": _request_id("led_req"),
             "timestamp": s._timestamp(),
             **fields,
