@@ -309,3 +309,26 @@ def test_many_led_commands_and_unwaited_sounds_never_use_up_the_apps_photo_reque
     rig.clock.advance(5.1)  # the LED answers are no longer waited for
     photo(rig, app, "p1")
     assert [m["requestId"] for m in rig.glasses.messages("photo_request")] == ["p1"]
+
+
+def test_calendar_events_are_replayed_to_an_app_that_subscribes_later():
+    rig = Rig()
+    early = rig.app("com.early", ("CALENDAR",))
+    rig.send(early, type="subscription_update", subscriptions=["calendar_event"])
+    for n in range(3):
+        rig.from_glasses(type="calendar_event", eventId=f"e{n}", title=f"Meeting {n}")
+    rig.from_glasses(type="calendar_event", eventId="e1", title="Meeting 1, moved")
+    assert len(early.messages("data_stream")) == 4
+    late = rig.app("com.late", ("CALENDAR",))
+    rig.send(late, type="subscription_update", subscriptions=["button_press"])
+    assert late.messages("data_stream") == []
+    rig.send(late, type="subscription_update", subscriptions=["button_press", "calendar_event"])
+    titles = [m["data"]["title"] for m in late.messages("data_stream")]
+    assert titles == ["Meeting 0", "Meeting 2", "Meeting 1, moved"]
+    # an unchanged subscription replays nothing; nor does one without CALENDAR
+    rig.send(late, type="subscription_update", subscriptions=["calendar_event"])
+    assert len(late.messages("data_stream")) == 3
+    nosy = rig.app("com.nosy")
+    rig.send(nosy, type="subscription_update", subscriptions=["calendar_event"])
+    assert nosy.messages("data_stream") == []
+    assert len(early.messages("data_stream")) == 4  # the early App got nothing twice

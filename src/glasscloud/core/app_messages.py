@@ -5,6 +5,7 @@ is an error frame with a code, the field and a sentence, the socket kept open.""
 from __future__ import annotations
 
 from glasscloud.core.apps import AppState
+from glasscloud.core.calendar import CalendarCache
 from glasscloud.core.context import SessionContext
 from glasscloud.core.display import DASHBOARD_MESSAGES, Display
 from glasscloud.core.hardware import Hardware
@@ -24,6 +25,7 @@ class AppMessages:
         self.lifecycle = lifecycle
         self.router = router
         self.display = display
+        self.calendar = CalendarCache(ctx, router.subscriptions)
         self.hardware = Hardware(
             ctx, lifecycle.slots, router.requests, lambda: lifecycle.glasses_attached
         )
@@ -58,7 +60,9 @@ class AppMessages:
             return
         error = None
         if kind == "subscription_update":
+            had_calendar = self.calendar.subscribed_to(slot.package_name)
             self.router.update(slot, msg.obj["subscriptions"])
+            self.calendar.after_update(slot, had_calendar)
         elif kind == "display_event":
             # Shown as the bound App, never as the packageName inside the message.
             self.display.show(slot.package_name, msg.obj)

@@ -209,6 +209,8 @@ class UserSession:
         if kind not in CONTROL_TYPES:
             if kind == "head_position":
                 self.display.head_position(msg.obj["position"])
+            elif kind == "calendar_event":
+                self.app_messages.calendar.event(msg)
             self.router.route_glasses_event(msg)
         elif kind == "local_transcription":
             self.router.phone_transcription(msg.obj)
