@@ -107,8 +107,18 @@ def _number(obj: dict[str, Any], name: str, low: float, high: float, integer: bo
 
 
 def validate_hardware(msg_type: str, obj: dict[str, Any]) -> None:
-    """Check one App hardware message; raises ProtocolError naming the bad field."""
+    """Check one App hardware message; raises ProtocolError naming the bad field (and the
+    request: the SDK shows only the sentence)."""
     check_fields(msg_type, obj, _RULES[msg_type])
+    try:
+        _check_values(msg_type, obj)
+    except ProtocolError as error:
+        request_id = obj.get("requestId")
+        what = f"{msg_type} {request_id!r}" if isinstance(request_id, str) else msg_type
+        raise ProtocolError(error.code, f"{what} refused: {error.message}", error.field) from None
+
+
+def _check_values(msg_type: str, obj: dict[str, Any]) -> None:
     if msg_type == "photo_request":
         _one_of(obj, "size", PHOTO_SIZES)
         _one_of(obj, "compress", PHOTO_COMPRESSION)
