@@ -52,6 +52,7 @@ _RULES: dict[str, Rules] = {
         "authToken": ((STR,), False),
         "size": ((STR,), False),
         "compress": ((STR,), False),
+        "sound": ((BOOL,), False),
     },
     "audio_play_request": {
         "requestId": ((STR,), True),
@@ -179,6 +180,10 @@ def glasses_photo_request(
     body["size"] = obj.get("size") or "medium"
     body["compress"] = obj.get("compress") or "none"
     body["saveToGallery"] = bool(obj.get("saveToGallery", False))
+    # As the reference cloud: the privacy flash always on (bystanders see a photo is taken);
+    # the shutter sound on unless the App says otherwise.
+    body["flash"] = True
+    body["sound"] = obj.get("sound") is not False
     body["timestamp"] = timestamp
     return encode(body)
 
