@@ -10,9 +10,9 @@ served too, limited per client address.
 
 Bounds: `text` 1 to 1,000 characters; `voice_settings` must be a JSON object (its `speed`,
 0.5-2, is used); 2 requests/s per user+App or address (burst 10); 2 syntheses at a time,
-each at most 20 s; the last 128 results (at most 16 MiB) are cached. Every refusal is a
-coded JSON error naming the field: 400 `INVALID_FIELD`, 429 `RATE_LIMITED`, 503
-`TTS_UNAVAILABLE`.
+each at most 20 s, at most 16 running or waiting; the last 128 results (at most 16 MiB)
+are cached. Every refusal is a coded JSON error naming the field: 400 `INVALID_FIELD`, 429
+`RATE_LIMITED`, 503 `TTS_UNAVAILABLE`.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ MAX_TEXT = 1000
 RATE, BURST = 2.0, 10.0
 MAX_KEYS = 10_000
 CONCURRENCY = 2
+MAX_QUEUED = 16  # syntheses running or waiting; more are refused (503), never queued unbounded
 SYNTH_TIMEOUT = 20.0
 CACHE_ENTRIES, CACHE_BYTES = 128, 16 * 1024 * 1024
 SIGNED = ("gc_user", "gc_app", "gc_sig")
@@ -108,6 +109,7 @@ class TtsService:
         self._cache_bytes = 0
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
         self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._queued = 0
 
     def caller(self, query: Mapping[str, str], text: str, remote: str | None) -> str:
         """Whom the request counts against: the signed user+App, else the address."""
@@ -135,8 +137,14 @@ class TtsService:
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        async with self._slots:
-            audio = await self.synthesizer.synthesize(text, voice, speed, SYNTH_TIMEOUT)
+        if self._queued >= MAX_QUEUED:
+            raise SynthesisError(f"{MAX_QUEUED} texts are already waiting; try again shortly")
+        self._queued += 1
+        try:
+            async with self._slots:
+                audio = await self.synthesizer.synthesize(text, voice, speed, SYNTH_TIMEOUT)
+        finally:
+            self._queued -= 1
         self._cache[key] = audio
         self._cache_bytes += len(audio)
         while self._cache and (len(self._cache) > CACHE_ENTRIES or self._cache_bytes > CACHE_BYTES):
