@@ -4,6 +4,7 @@ is an error frame with a code, the field and a sentence, the socket kept open.""
 
 from __future__ import annotations
 
+from glasscloud.core.app_comms import MESSAGE_TYPES, Member
 from glasscloud.core.apps import AppState
 from glasscloud.core.calendar import CalendarCache
 from glasscloud.core.context import SessionContext
@@ -72,6 +73,10 @@ class AppMessages:
             error = self.hardware.app_message(slot, kind, msg.obj)
         elif kind == "ownership_release":
             slot.released = str(msg.obj.get("reason") or "")
+        elif kind in MESSAGE_TYPES and self.ctx.services.app_comms is not None:
+            # To other users' sessions of the same App: the rule is core/app_comms.py.
+            sender = Member(self.ctx.user_id, slot.app_session_id, conn)
+            error = self.ctx.services.app_comms.handle(sender, slot.package_name, kind, msg.obj)
         elif kind == "tpa_connection_init":
             error = ProtocolError(
                 ErrorCode.ALREADY_AUTHENTICATED,
