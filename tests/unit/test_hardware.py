@@ -332,3 +332,20 @@ def test_calendar_events_are_replayed_to_an_app_that_subscribes_later():
     rig.send(nosy, type="subscription_update", subscriptions=["calendar_event"])
     assert nosy.messages("data_stream") == []
     assert len(early.messages("data_stream")) == 4  # the early App got nothing twice
+
+
+def test_a_photo_from_glasses_reported_without_a_camera_is_refused_at_once():
+    rig = Rig()
+    app = rig.app("com.cam", ("CAMERA",))
+    photo(rig, app, "before")  # nothing reported yet: the glasses answer for themselves
+    assert len(rig.glasses.messages("photo_request")) == 1
+    rig.from_glasses(
+        type="glasses_connection_state", modelName="Even Realities G1", status="CONNECTED"
+    )
+    photo(rig, app, "g1")
+    assert len(rig.glasses.messages("photo_request")) == 1
+    assert rig.posts[-1][1]["errorCode"] == "HARDWARE_MISSING"
+    assert "Even Realities G1" in app.messages("tpa_connection_error")[-1]["message"]
+    rig.from_glasses(type="glasses_connection_state", modelName="Mentra Live", status="CONNECTED")
+    photo(rig, app, "live")
+    assert len(rig.glasses.messages("photo_request")) == 2

@@ -7,6 +7,7 @@ only logged by the SDK. So every way a photo can fail to come ends with a `photo
 POST to that same route, which rejects the promise with our code and sentence:
 - the App lacks `CAMERA` (nothing reaches the glasses; an error frame names the permission;
   the reference cloud also closes the socket with 1008, we keep it open);
+- the phone reported glasses without a camera (`HARDWARE_MISSING`, nothing sent);
 - no glasses are connected, or they disconnect before answering;
 - the glasses answer `photo_response` with `success: false` (no camera, camera busy...):
   their code and message are passed on;
@@ -21,6 +22,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from glasscloud.core.apps import AppSlot
+from glasscloud.core.defaults import DEFAULT_CAPABILITIES
 from glasscloud.core.requests import Pending
 from glasscloud.protocol import app as app_wire
 from glasscloud.protocol import hardware as wire
@@ -57,6 +59,18 @@ class Camera:
                 "type",
             )
             self.ctx.metrics.inc("permission_denials")
+            self.report_error(slot, request_id, error.code.value, error.message)
+            return error
+        caps = self.ctx.capabilities
+        if caps is not DEFAULT_CAPABILITIES and caps.get("hasCamera") is False:
+            # The phone named its glasses and that model has no camera (core.device_state);
+            # before it does, the glasses answer for themselves.
+            error = ProtocolError(
+                ErrorCode.HARDWARE_MISSING,
+                f"photo_request {request_id!r} refused: the user's glasses "
+                f"({caps.get('modelName') or 'unknown model'}) have no camera.",
+                "type",
+            )
             self.report_error(slot, request_id, error.code.value, error.message)
             return error
         missing = self.hw.no_glasses(f"photo_request {request_id!r}")

@@ -67,6 +67,7 @@ class ErrorCode(StrEnum):
     GLASSES_NOT_CONNECTED = "GLASSES_NOT_CONNECTED"
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
     TTS_UNAVAILABLE = "TTS_UNAVAILABLE"
+    HARDWARE_MISSING = "HARDWARE_MISSING"
 
 
 class ProtocolError(Exception):
@@ -162,6 +163,8 @@ HINTS: dict[ErrorCode, str] = {
     "that they have the hardware (camera, speaker) the request needs.",
     ErrorCode.TTS_UNAVAILABLE: "No speech synthesiser works on this server: install "
     "espeak-ng or set GLASSCLOUD_TTS_PROVIDER to another synthesiser.",
+    ErrorCode.HARDWARE_MISSING: "The user's glasses lack that hardware (see "
+    "session.capabilities); check hasCamera before asking for a photo.",
 }
 
 # HTTP status of a refusal before the WebSocket upgrade.
