@@ -32,6 +32,14 @@ def test_hardware_requests_are_described():
         )
         == "[speaker] com.a would play http://x/t.wav (volume 1, track 2)"
     )
+    spoken = hw.observe(
+        {
+            "type": "audio_play_request",
+            "appId": "com.a",
+            "audioUrl": "http://h/api/tts?text=Hi+there",
+        }
+    )
+    assert spoken.startswith('[speaker] com.a would say "Hi there" from http://h/api/tts?')
     assert hw.observe({"type": "audio_stop_request", "appId": "com.a"}).endswith("all tracks")
     assert (
         hw.observe(

@@ -8,6 +8,7 @@ import mimetypes
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 
@@ -33,8 +34,11 @@ class SimulatedHardware:
             )
         if kind == "audio_play_request":
             volume, track = frame.get("volume", 1), frame.get("trackId", 0)
-            url = frame.get("audioUrl")
-            return f"[speaker] {app} would play {url} (volume {volume}, track {track})"
+            url = str(frame.get("audioUrl"))
+            parts = urlsplit(url)
+            said = parse_qs(parts.query).get("text") if parts.path.endswith("/api/tts") else None
+            what = f'say "{said[0]}" from {url}' if said else f"play {url}"
+            return f"[speaker] {app} would {what} (volume {volume}, track {track})"
         if kind == "audio_stop_request":
             track = frame.get("trackId")
             return f"[speaker] {app} stops {'all tracks' if track is None else f'track {track}'}"
