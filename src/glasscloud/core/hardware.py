@@ -17,10 +17,12 @@ Rules, in order:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from glasscloud.core.apps import AppSlot
+from glasscloud.core.audio_out import AudioOut
+from glasscloud.core.camera import Camera
 from glasscloud.core.context import SessionContext
 from glasscloud.core.requests import PendingRequests
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
@@ -51,7 +53,6 @@ class HardwareServices:
     photo_timeout: float = 25.0
     audio_timeout: float = 55.0
     led_timeout: float = 5.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 END_REASONS = {
@@ -70,9 +71,6 @@ class Hardware:
         requests: PendingRequests,
         glasses_attached: Callable[[], bool],
     ) -> None:
-        from glasscloud.core.audio_out import AudioOut
-        from glasscloud.core.camera import Camera
-
         self.ctx = ctx
         self.slots = slots
         self.requests = requests
