@@ -8,6 +8,7 @@ from glasscloud.core.apps import AppState
 from glasscloud.core.context import SessionContext
 from glasscloud.core.display import DASHBOARD_MESSAGES, Display
 from glasscloud.core.lifecycle import AppLifecycle
+from glasscloud.core.parts import AppHandler
 from glasscloud.core.ports import Connection
 from glasscloud.core.router import Router
 from glasscloud.protocol import app as app_wire
@@ -22,6 +23,8 @@ class AppMessages:
         self.lifecycle = lifecycle
         self.router = router
         self.display = display
+        # App message types answered by parts of the session (core.devices registers them).
+        self.handlers: dict[str, AppHandler] = {}
 
     def text(self, conn: Connection, text: str) -> None:
         """One text frame from a bound App socket: it acts as the App of that socket only."""
@@ -61,6 +64,8 @@ class AppMessages:
             error = self.display.app_message(slot.package_name, kind, msg.obj)
         elif kind == "ownership_release":
             slot.released = str(msg.obj.get("reason") or "")
+        elif kind in self.handlers:
+            error = self.handlers[kind](slot, msg.obj)
         elif kind == "tpa_connection_init":
             error = ProtocolError(
                 ErrorCode.ALREADY_AUTHENTICATED,

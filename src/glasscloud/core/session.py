@@ -17,6 +17,7 @@ from glasscloud.core.apps import AppSlot
 from glasscloud.core.clock import TimerHandle
 from glasscloud.core.context import SessionContext, SessionServices
 from glasscloud.core.defaults import DEFAULT_CAPABILITIES, DEFAULT_SYSTEM_SETTINGS
+from glasscloud.core.devices import SessionDevices
 from glasscloud.core.display import DisplayContext
 from glasscloud.core.lifecycle import AppLifecycle
 from glasscloud.core.microphone import MicrophoneControl
@@ -80,6 +81,8 @@ class UserSession:
         self.lifecycle = AppLifecycle(self.ctx, slots, self.router, self.display)
         self.app_messages = AppMessages(self.ctx, self.lifecycle, self.router, self.display)
         self._mic = MicrophoneControl(self.ctx, self.router, self.lifecycle)
+        self.devices = SessionDevices(self.ctx, self.router, self.app_messages)
+        self.devices.glasses_connected = lambda: self.glasses is not None
         self.subscriptions = self.router.subscriptions
         self.apps = self.lifecycle.slots
 
@@ -166,6 +169,7 @@ class UserSession:
             glasses_wire.connection_ack(self.user_id, self.snapshot(), self.ctx.timestamp())
         )
         self._mic.glasses_attached()
+        self.devices.glasses_attached()
         self.lifecycle.on_glasses_attached()
         self.display.glasses_connected()
 
@@ -178,6 +182,7 @@ class UserSession:
         self.lifecycle.on_glasses_detached()
         self.router.transcription.glasses_disconnected()
         self.router.requests.drop_all("glasses_gone")  # no answer can come now
+        self.devices.glasses_gone()
         self.log.info("glasses disconnected; grace period %.0f s", self.timings.glasses_grace)
         self._await_glasses()
 
@@ -203,7 +208,7 @@ class UserSession:
 
     def handle_glasses_message(self, msg: GlassesMessage) -> None:
         kind = msg.type
-        if kind not in CONTROL_TYPES:
+        if kind not in CONTROL_TYPES or kind in self.router.glasses_handlers:
             if kind == "head_position":
                 self.display.head_position(msg.obj["position"])
             self.router.route_glasses_event(msg)

@@ -51,6 +51,12 @@ class ErrorCode(StrEnum):
     INVALID_TOKEN_CLAIMS = "INVALID_TOKEN_CLAIMS"
     REGISTRATION_NOT_FOUND = "REGISTRATION_NOT_FOUND"
     ALREADY_AUTHENTICATED = "ALREADY_AUTHENTICATED"
+    # location, camera streaming, translation
+    LOCATION_UNAVAILABLE = "LOCATION_UNAVAILABLE"
+    STREAM_BUSY = "STREAM_BUSY"
+    GLASSES_NOT_CONNECTED = "GLASSES_NOT_CONNECTED"
+    MANAGED_STREAMING_UNAVAILABLE = "MANAGED_STREAMING_UNAVAILABLE"
+    TRANSLATION_UNAVAILABLE = "TRANSLATION_UNAVAILABLE"
 
 
 class ProtocolError(Exception):
@@ -121,6 +127,16 @@ HINTS: dict[ErrorCode, str] = {
     "or dev-token EMAIL); this one lacks a required claim.",
     ErrorCode.REGISTRATION_NOT_FOUND: "Register the App server again: POST "
     "/api/app-server/register.",
+    ErrorCode.LOCATION_UNAVAILABLE: "The phone sent no position fix in time (or is not "
+    "connected); ask again later, or subscribe to the location stream.",
+    ErrorCode.STREAM_BUSY: "The glasses stream to one place at a time: wait for the App named "
+    "in the message to stop its stream.",
+    ErrorCode.GLASSES_NOT_CONNECTED: "Wait until the user's glasses are connected, then ask "
+    "again.",
+    ErrorCode.MANAGED_STREAMING_UNAVAILABLE: "Use camera.startStream({ rtmpUrl }) with your own "
+    "RTMP server; managed streaming needs a media server this glasscloud does not have.",
+    ErrorCode.TRANSLATION_UNAVAILABLE: "Configure a translation provider "
+    "(GLASSCLOUD_TRANSLATION_PROVIDER; see README, Translation).",
 }
 
 # HTTP status of a refusal before the WebSocket upgrade.

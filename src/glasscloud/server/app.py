@@ -35,6 +35,7 @@ from glasscloud.server.liveness import LivenessMonitor
 from glasscloud.server.request_context import SERVER_KEY
 from glasscloud.server.revocation import KeyRevocations
 from glasscloud.store.store import Store
+from glasscloud.translation.registry import build_translator
 
 log = logging.getLogger("glasscloud.server")
 
@@ -55,6 +56,9 @@ class GlasscloudServer:
         self.asr_backend = build_backend(
             config.asr_provider, dict(config.asr_options), config.asr_workers
         )
+        self.translator = build_translator(
+            config.translation_provider, dict(config.translation_options)
+        )
         self.registry = SessionRegistry(
             SessionServices(
                 LoopClock(),
@@ -65,6 +69,7 @@ class GlasscloudServer:
                     DisplayManager, dashboard_package=config.dashboard_package
                 ),
                 transcription_factory=hub_factory(self.asr_backend, LoopClock()),
+                translator=self.translator,
             )
         )
         self.connections: set[WsConnection] = set()
@@ -210,6 +215,8 @@ class GlasscloudServer:
         await self.effects.close()
         if self.asr_backend is not None:
             self.asr_backend.close()
+        if self.translator is not None:
+            await self.translator.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
