@@ -13,6 +13,11 @@
 //                   (an App saving its transcript), so answers to the cleanup can still arrive
 //   STOP_DELAY_MS   wait this long in onStop before cleaning up (an App flushing its state), so
 //                   the session is still open while the stop is in flight
+//   LOCATION_STREAM  in onSession: session.location.subscribeToStream({accuracy: this}, ...)
+//   LOCATION_POLL    in onSession: session.location.getLatestLocation({accuracy: this})
+//   RTMP_URL         in onSession: session.camera.onStreamStatus(...) then startStream({rtmpUrl})
+//   RTMP_STOP_ON     with RTMP_URL: call camera.stopStream() when a status equals this
+//   TRANSLATION      "<from>:<to>": session.events.ontranslationForLanguage(from, to, ...)
 // The cloud's WebSocket URL is not configured here: it arrives in the session_request webhook.
 //
 // Machine-readable output: one JSON object per line on stdout, always with "event" as the FIRST
@@ -29,6 +34,14 @@
 //   {"event":"stop","sessionId":...,"userId":...,"reason":...}
 //   {"event":"cleanup","sessionId":...,"removed":N}               (ONSTOP_CLEANUP only)
 //   {"event":"stop_done","sessionId":...}                         (ONSTOP_CLEANUP/STOP_DELAY_MS only)
+//   {"event":"location","sessionId":...,"data":{...}}             (LOCATION_STREAM)
+//   {"event":"location_poll","sessionId":...,"data":{...}}        (LOCATION_POLL, resolved)
+//   {"event":"location_poll_error","sessionId":...,"error":{...}} (LOCATION_POLL, rejected)
+//   {"event":"rtmp_status","sessionId":...,"data":{...}}          (RTMP_URL)
+//   {"event":"rtmp_started"|"rtmp_stop_sent","sessionId":...}     (RTMP_URL, RTMP_STOP_ON)
+//   {"event":"rtmp_error","sessionId":...,"error":{...}}          (RTMP_URL, rejected)
+//   {"event":"translation","sessionId":...,"data":{...}}          (TRANSLATION)
+//   {"event":"permission_error","sessionId":...,"data":{...}}     (any of the four above)
 //   {"event":"shutdown","signal":...}
 //   {"event":"fatal","error":{...}}                              (then exit 1)
 //   {"event":"unhandled_rejection","error":{...}}
@@ -79,6 +92,11 @@ const DASHBOARD_TEXT = process.env.DASHBOARD_TEXT || "";
 const ONSTOP_CLEANUP = process.env.ONSTOP_CLEANUP === "1";
 const ONSTOP_SETTLE_MS = Number.parseInt(process.env.ONSTOP_SETTLE_MS || "0", 10) || 0;
 const STOP_DELAY_MS = Number.parseInt(process.env.STOP_DELAY_MS || "0", 10) || 0;
+const LOCATION_STREAM = process.env.LOCATION_STREAM || "";
+const LOCATION_POLL = process.env.LOCATION_POLL || "";
+const RTMP_URL = process.env.RTMP_URL || "";
+const RTMP_STOP_ON = process.env.RTMP_STOP_ON || "";
+const TRANSLATION = process.env.TRANSLATION || "";
 
 // sessionId -> the unsubscribe functions returned by session.events.on...() (ONSTOP_CLEANUP)
 const handlerCleanups = new Map();
@@ -117,6 +135,43 @@ class ConformanceApp extends AppServer {
 
     session.layouts.showTextWall("SDK app ready");
     if (DASHBOARD_TEXT) session.dashboard.content.writeToMain(DASHBOARD_TEXT);
+    this.useHardware(session, sessionId);
+  }
+
+  // Optional hardware calls (LOCATION_*, RTMP_*, TRANSLATION), each reported as events.
+  useHardware(session, sessionId) {
+    if (LOCATION_STREAM || LOCATION_POLL || RTMP_URL || TRANSLATION) {
+      session.events.onPermissionError((data) => emit("permission_error", { sessionId, data }));
+    }
+    if (LOCATION_STREAM) {
+      session.location.subscribeToStream({ accuracy: LOCATION_STREAM }, (data) => {
+        emit("location", { sessionId, data });
+      });
+    }
+    if (LOCATION_POLL) {
+      session.location
+        .getLatestLocation({ accuracy: LOCATION_POLL })
+        .then((data) => emit("location_poll", { sessionId, data }))
+        .catch((err) => emit("location_poll_error", { sessionId, error: describeError(err) }));
+    }
+    if (RTMP_URL) {
+      session.camera.onStreamStatus((data) => {
+        emit("rtmp_status", { sessionId, data });
+        if (RTMP_STOP_ON && data.status === RTMP_STOP_ON) {
+          session.camera.stopStream().then(() => emit("rtmp_stop_sent", { sessionId }));
+        }
+      });
+      session.camera
+        .startStream({ rtmpUrl: RTMP_URL })
+        .then(() => emit("rtmp_started", { sessionId }))
+        .catch((err) => emit("rtmp_error", { sessionId, error: describeError(err) }));
+    }
+    if (TRANSLATION) {
+      const [from, to] = TRANSLATION.split(":");
+      session.events.ontranslationForLanguage(from, to, (data) => {
+        emit("translation", { sessionId, data });
+      });
+    }
   }
 
   async onStop(sessionId, userId, reason) {
