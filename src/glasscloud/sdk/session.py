@@ -26,6 +26,7 @@ from glasscloud.sdk.errors import (
     StreamPermissionError,
 )
 from glasscloud.sdk.events import EventManager
+from glasscloud.sdk.hardware import Camera, LocationManager
 from glasscloud.sdk.layouts import Layouts
 from glasscloud.sdk.reconnect import ReconnectPolicy
 from glasscloud.sdk.registry import Dispatcher
@@ -73,6 +74,8 @@ class AppSession:
         self.settings = Settings(emit, self._send_subscriptions)
         self.layouts = Layouts(package_name, self.send, self._timestamp)
         self.dashboard = Dashboard(package_name, session_id, self.send, self._timestamp, emit)
+        self.location = LocationManager(self)
+        self.camera = Camera(self)
         self.capabilities: dict[str, Any] | None = None
         self.device_state: dict[str, Any] = {}
         self.end_reason: str | None = None
@@ -138,7 +141,7 @@ class AppSession:
             return
         self._conn.send(
             frames.subscription_update(
-                self.package_name, self.events.subscriptions, self.session_id, self._timestamp()
+                self.package_name, self.events.entries(), self.session_id, self._timestamp()
             )
         )
 
@@ -206,6 +209,8 @@ class AppSession:
                 self.events.dispatch(stream, frame.get("data"))
         elif kind in ERROR_TYPES:
             self._report(CloudError.from_frame(frame))
+        elif kind == "rtmp_stream_status":
+            self.camera.apply_status(frame)
         elif kind == "permission_error":
             self._report(StreamPermissionError.from_frame(frame))
         elif kind == "settings_update":
