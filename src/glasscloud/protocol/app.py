@@ -40,7 +40,8 @@ LAYOUT_FIELDS: dict[str, tuple[str, ...]] = {
     "clear_view": (),
 }
 
-# App message types this cloud knows but does not implement yet: answered with NOT_SUPPORTED.
+# App message types decoded without field rules here: answered with NOT_SUPPORTED unless a
+# session part validates and answers them (core/devices.py: location, streaming).
 KNOWN_UNSUPPORTED = frozenset(
     {
         "audio_play_request",
