@@ -164,6 +164,15 @@ async def test_rtmp_stream_whose_glasses_stop_answering_times_out(rig):
     await glasses.wait_for("stop_rtmp_stream")
 
 
+async def test_rtmp_stream_stops_when_its_app_stops(rig):
+    glasses, app = await rig({"RTMP_URL": RTMP_URL}, ("CAMERA",))
+    start = await glasses.wait_for("start_rtmp_stream")
+    await glasses.send({"type": "stop_app", "packageName": PACKAGE})
+    await app.wait_for("stop")
+    stop = await glasses.wait_for("stop_rtmp_stream")
+    assert stop["streamId"] == start["streamId"] and stop["appId"] == PACKAGE
+
+
 async def test_rtmp_stream_without_the_camera_permission_is_refused(rig):
     glasses, app = await rig({"RTMP_URL": RTMP_URL}, ())
     error = await app.wait_for("error", error_with(app, "rtmp_stream_request", "CAMERA"))
