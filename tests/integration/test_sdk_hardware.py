@@ -5,9 +5,12 @@ with the terminal glasses simulator playing the phone (it answers location reque
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
-from glasscloud.sdk import AppServer, AppSession, CloudError, Location
-from tests.integration.test_sdk_examples import serve, simulator, until
+from glasscloud.sdk import AppServer, AppSession, CloudError, Location, SdkError
+from tests.integration.test_sdk_examples import USER, serve, simulator, until
+from tests.support.scenarios import glasses_for
+from tests.support.servers import FAST, serving
 
 PACKAGE = "com.example.hardware"
 URL = "rtmp://127.0.0.1:1935/live/sim"
@@ -54,3 +57,30 @@ async def test_python_sdk_location_stream_and_translation_with_the_simulator(ser
     typed.type("quit")
     await asyncio.wait_for(loop, 5)
     await app.stop()
+
+
+async def test_python_sdk_poll_refusals_and_timeout_raise_cloud_errors(tmp_path, http):
+    timings = dataclasses.replace(FAST, location_poll_timeout=0.5)
+    async with serving(tmp_path, timings=timings) as server:
+        outcomes: list[BaseException] = []
+        app = AppServer(PACKAGE, "not-yet", port=0, host="127.0.0.1")
+
+        @app.on_session
+        async def on_session(session: AppSession) -> None:
+            for accuracy in ("high", "bogus"):
+                try:
+                    await session.location.get_latest_location(accuracy=accuracy, timeout=5)
+                except (CloudError, ValueError, SdkError) as error:
+                    outcomes.append(error)
+
+        await serve(server, app, ("LOCATION",))
+        glasses = await glasses_for(server, http, USER)
+        await glasses.send({"type": "start_app", "packageName": PACKAGE})
+        await glasses.wait_for("request_single_location")  # and no answer comes
+        await until(lambda: len(outcomes) == 2)
+        timeout, bad = outcomes
+        assert isinstance(timeout, CloudError) and timeout.code == "LOCATION_UNAVAILABLE"
+        assert "no fix within 0.5 s" in timeout.message
+        assert "accuracy" in str(bad)  # refused before anything is sent
+        await glasses.close()
+        await app.stop()

@@ -10,9 +10,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from glasscloud.protocol.errors import ProtocolError
 from glasscloud.protocol.jsonio import encode
 from glasscloud.protocol.location import DEFAULT_TIER, check_tier
-from glasscloud.sdk.errors import CloudError, SdkError
+from glasscloud.sdk.errors import CloudError, InvalidStreamError, SdkError
 from glasscloud.sdk.models import Location
 from glasscloud.sdk.registry import Registration
 
@@ -22,6 +23,14 @@ if TYPE_CHECKING:
 LOCATION_STREAM = "location_stream"
 ENDED = frozenset({"stopped", "error", "timeout", "disconnected", "reconnect_failed"})
 _ids = itertools.count(1)
+
+
+def _tier(accuracy: str) -> str:
+    """`accuracy` if the phone knows that tier, else InvalidStreamError (nothing is sent)."""
+    try:
+        return check_tier(accuracy, "accuracy")
+    except ProtocolError as error:
+        raise InvalidStreamError(error.message) from None
 
 
 class LocationManager:
@@ -34,7 +43,7 @@ class LocationManager:
         """Every fix, as the phone reports it at `accuracy` (a tier: `realtime`, `high`,
         `standard`, `tenMeters`, ... `reduced`; sent, unlike @mentra/sdk 2.1.29). Needs the
         LOCATION permission; `.remove()` the returned registration to stop."""
-        self._session.events.rates[LOCATION_STREAM] = check_tier(accuracy, "accuracy")
+        self._session.events.rates[LOCATION_STREAM] = _tier(accuracy)
         return self._session.events.on(LOCATION_STREAM, handler, Location.from_data)
 
     async def get_latest_location(
@@ -43,7 +52,7 @@ class LocationManager:
         """A fix no older than `accuracy` allows, from the cloud's last one or asked of the
         phone. Raises CloudError (LOCATION_UNAVAILABLE, PERMISSION_DENIED) or
         SdkError on timeout."""
-        check_tier(accuracy, "accuracy")
+        _tier(accuracy)
         session = self._session
         correlation_id = f"poll_{int(time.time() * 1000)}_{next(_ids)}"
         answer: asyncio.Future[Location | CloudError] = asyncio.get_running_loop().create_future()
