@@ -232,6 +232,8 @@ def test_apps_list_json(capsys, db):
         "isSystemApp": False,
         "permissions": [{"type": "MICROPHONE"}],
         "settings": [],
+        "tools": [],
+        "webviewURL": None,
         "keyVersion": 1,
     }
     assert stored_app(db, "com.example.notes").api_key_hash not in out
@@ -479,3 +481,11 @@ def test_python_m_glasscloud_cli_is_the_same_command():
         timeout=60,
     )
     assert (result.returncode, result.stdout.strip()) == (0, f"glasscloud {glasscloud.__version__}")
+
+
+def test_user_token_key_prints_the_same_public_key_every_time(capsys, tmp_path):
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    code, first, _ = run(capsys, "user-token-key", "--database", url)
+    assert code == 0 and first.startswith("-----BEGIN PUBLIC KEY-----")
+    code, second, _ = run(capsys, "user-token-key", "--database", url)
+    assert (code, second) == (0, first)

@@ -283,6 +283,19 @@ def test_the_connection_line_shows_only_when_not_connected():
     ]
 
 
+def test_setting_command_is_a_rest_request_not_a_frame():
+    from glasscloud.simulator.commands import CommandError, parse_command
+
+    command = parse_command("setting com.x.app size 4", "t", 0)
+    assert command.frames == []
+    assert command.request == {"package": "com.x.app", "key": "size", "value": 4}
+    text = parse_command("setting com.x.app name Big Letters", "t", 0)
+    assert text.request["value"] == "Big Letters"
+    assert parse_command("setting com.x.app on true", "t", 0).request["value"] is True
+    with pytest.raises(CommandError, match="usage: setting"):
+        parse_command("setting com.x.app size", "t", 0)
+
+
 def test_location_and_rtmp_commands_answer_the_clouds_requests():
     state = GlassesState()
     request = {"type": "request_single_location", "accuracy": "high", "correlationId": "poll_1"}

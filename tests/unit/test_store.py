@@ -282,8 +282,15 @@ async def test_duplicate_package_raises_app_exists(store):
         ({"app_type": "foreground"}, "app_type"),
         ({"permissions": ["MICROPHONE", "TELEPATHY"]}, "permission"),
         ({"permissions": "MICROPHONE"}, "permissions"),
-        ({"settings_schema": ["not an object"]}, "settings_schema"),
-        ({"settings_schema": [{"bad": {1, 2}}]}, "settings_schema"),
+        ({"settings_schema": ["not an object"]}, "settings"),
+        ({"settings_schema": [{"bad": {1, 2}}]}, "settings"),
+        ({"settings_schema": [{"type": "toggle"}]}, "settings[0].key"),
+        ({"settings_schema": [{"type": "slider", "key": "k", "min": 5}]}, "settings[0]"),
+        ({"tools": [{"description": "no id"}]}, "tools[0].id"),
+        ({"tools": [{"id": "a"}, {"id": "a"}]}, "tools[1].id"),
+        ({"tools": [{"id": "a", "parameters": {"p": {"type": "date"}}}]}, "tools[0].parameters.p"),
+        ({"tools": [{"id": str(i)} for i in range(65)]}, "tools"),
+        ({"webview_url": "javascript:alert(1)"}, "webviewURL"),
     ],
 )
 async def test_create_app_validation(store, changes, field):

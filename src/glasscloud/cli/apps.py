@@ -1,13 +1,22 @@
-"""`glasscloud apps create|list|rotate-key|token`: the App registry, straight on the store."""
+"""`glasscloud apps create|list|update|delete|rotate-key|token`: the App registry, straight
+on the store; `update` and `delete` with `--server URL` go through that running server's
+developer API instead, so its live sessions see the change (a deleted App is stopped)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from glasscloud.auth.app_tokens import issue_app_token
+import aiohttp
+
+from glasscloud.auth.app_tokens import issue_app_token, issue_developer_token
 from glasscloud.cli.options import (
     Commands,
+    UsageError,
     add_database,
     add_json,
     database_url,
@@ -16,16 +25,16 @@ from glasscloud.cli.options import (
 )
 from glasscloud.core.records import APP_TYPES, AppRecord
 from glasscloud.server.config_sources import secret_from
-from glasscloud.store.errors import AppNotFound
+from glasscloud.store.errors import AppNotFound, StoreError
 from glasscloud.store.store import Store
 
 KEY_SHOWN_ONCE = "This API key is shown only once: store it now."
 
 
 def add_commands(commands: Commands) -> None:
-    apps = commands.add_parser("apps", help="register and list Apps").add_subparsers(
-        dest="apps_command", metavar="ACTION", required=True
-    )
+    apps = commands.add_parser(
+        "apps", help="register, list, change and delete Apps"
+    ).add_subparsers(dest="apps_command", metavar="ACTION", required=True)
 
     create = apps.add_parser("create", help="register an App and print its API key")
     create.add_argument("package", metavar="PACKAGE")
@@ -42,9 +51,51 @@ def add_commands(commands: Commands) -> None:
     )
     create.add_argument("--type", choices=APP_TYPES, default="background", dest="app_type")
     create.add_argument("--system", action="store_true", help="register as a system App")
+    _add_definition_files(create)
     add_database(create)
     add_json(create)
     create.set_defaults(handler=_create)
+
+    change = apps.add_parser(
+        "update",
+        help="change a registered App (only the options given)",
+        description="Change the given fields of PACKAGE; its API key is kept. Apps already "
+        "running keep their old record until their next start (with --server, settings "
+        "changes are checked against the new schema at once).",
+    )
+    change.add_argument("package", metavar="PACKAGE")
+    change.add_argument("--name", help="display name")
+    change.add_argument("--public-url", help="the App's base URL (http/https)")
+    change.add_argument(
+        "--permission",
+        dest="permissions",
+        action="extend",
+        nargs="+",
+        metavar="P",
+        help="the App's permissions (replaces them; repeatable); --permission NONE for none",
+    )
+    change.add_argument("--type", choices=APP_TYPES, dest="app_type")
+    change.add_argument(
+        "--system", action=argparse.BooleanOptionalAction, default=None, dest="system"
+    )
+    _add_definition_files(change)
+    _add_server(change)
+    add_database(change)
+    add_json(change)
+    change.set_defaults(handler=_update)
+
+    remove = apps.add_parser(
+        "delete",
+        help="unregister an App (no prompt)",
+        description="Remove PACKAGE and every user's state for it. With --server, the running "
+        "server stops it for every live session first; without, sessions already running it "
+        "keep it until they end.",
+    )
+    remove.add_argument("package", metavar="PACKAGE")
+    _add_server(remove)
+    add_database(remove)
+    add_json(remove)
+    remove.set_defaults(handler=_delete)
 
     listing = apps.add_parser("list", help="list registered Apps")
     add_database(listing)
@@ -69,7 +120,161 @@ def add_commands(commands: Commands) -> None:
     token.set_defaults(handler=_token)
 
 
+def _add_definition_files(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--settings-file",
+        metavar="PATH",
+        help="JSON file: the App's settings schema (a list of AppSetting objects, or an "
+        "app_config.json with `settings`)",
+    )
+    parser.add_argument(
+        "--tools-file",
+        metavar="PATH",
+        help="JSON file: the App's AI tools (a list of ToolSchema objects, or an "
+        "app_config.json with `tools`)",
+    )
+    parser.add_argument("--webview-url", metavar="URL", help='the App\'s web page ("" for none)')
+
+
+def _add_server(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="a running glasscloud (e.g. http://127.0.0.1:8002): change it through its "
+        "developer API, so live sessions see it",
+    )
+
+
+def _definitions(path: str | None, key: str) -> list[dict[str, Any]] | None:
+    """The list in a JSON file: the file's top level, or its `key` (app_config.json)."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise UsageError(f"--{key}-file: cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(f"--{key}-file: {path} is not JSON: {exc}") from None
+    if isinstance(data, dict):
+        data = data.get(key, [])
+    if not isinstance(data, list):
+        raise UsageError(f"--{key}-file: {path} must hold a list (or an object with `{key}`)")
+    return data
+
+
+def _changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given, as Store.update_app arguments."""
+    changes: dict[str, Any] = {}
+    for option, name in (
+        ("name", "name"),
+        ("public_url", "public_url"),
+        ("app_type", "app_type"),
+        ("system", "is_system"),
+        ("webview_url", "webview_url"),
+    ):
+        value = getattr(args, option, None)
+        if value is not None:
+            changes[name] = value
+    if args.permissions is not None:
+        changes["permissions"] = [p for p in args.permissions if p.upper() != "NONE"]
+    for key, name in (("settings", "settings_schema"), ("tools", "tools")):
+        value = _definitions(getattr(args, f"{key}_file"), key)
+        if value is not None:
+            changes[name] = value
+    return changes
+
+
+# Store.update_app argument -> developer API field.
+_API_FIELDS = {
+    "name": "name",
+    "public_url": "publicUrl",
+    "app_type": "appType",
+    "is_system": "isSystemApp",
+    "permissions": "permissions",
+    "settings_schema": "settings",
+    "tools": "tools",
+    "webview_url": "webviewURL",
+}
+
+
+def _via_server(args: argparse.Namespace, method: str, body: dict[str, Any] | None) -> Any:
+    """Call the running server's developer API with a developer token minted from the
+    database's secret; its error message becomes the CLI's one error line."""
+
+    async def fetch_secret(store: Store) -> str:
+        return secret_from() or await store.get_or_create_secret()
+
+    secret = with_store(database_url(args), fetch_secret)
+    token = issue_developer_token(secret, "cli@localhost")
+    url = f"{args.server.rstrip('/')}/api/dev/apps/{args.package}"
+
+    async def call() -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(
+                method, url, json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=30)
+            ) as response,
+        ):
+            return response.status, await response.json(content_type=None)
+
+    try:
+        status, data = asyncio.run(call())
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise OSError(f"cannot reach {args.server}: {exc}") from None
+    if status >= 400:
+        error = data.get("error", {}) if isinstance(data, dict) else {}
+        if status == 404:
+            raise AppNotFound(args.package)
+        raise StoreError(str(error.get("message") or f"{args.server} answered HTTP {status}"))
+    return data
+
+
+def _update(args: argparse.Namespace) -> int:
+    changes = _changes(args)
+    if not changes:
+        raise UsageError("nothing to change: give at least one option (see --help)")
+    if args.server:
+        body = {_API_FIELDS[name]: value for name, value in changes.items()}
+        view = _via_server(args, "PATCH", body)["app"]
+    else:
+
+        async def update(store: Store) -> AppRecord:
+            return await store.update_app(args.package, **changes)
+
+        record = with_store(database_url(args), update)
+        view = {**record.public_view(), "keyVersion": record.key_version}
+    if args.json:
+        print_json(view)
+    else:
+        fields = ", ".join(sorted(_API_FIELDS[name] for name in changes))
+        print(f"Updated '{args.package}': {fields}.")
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    stopped = None
+    if args.server:
+        stopped = _via_server(args, "DELETE", None)["stoppedSessions"]
+    else:
+
+        async def delete(store: Store) -> None:
+            await store.delete_app(args.package)
+
+        with_store(database_url(args), delete)
+    if args.json:
+        print_json({"deleted": args.package, "stoppedSessions": stopped})
+    else:
+        print(f"Deleted '{args.package}'.")
+        if stopped:
+            print(f"Stopped it in {stopped} live session(s).")
+    return 0
+
+
 def _create(args: argparse.Namespace) -> int:
+    settings = _definitions(args.settings_file, "settings") or []
+    tools = _definitions(args.tools_file, "tools") or []
+
     async def create(store: Store) -> tuple[AppRecord, str]:
         return await store.create_app(
             args.package,
@@ -78,6 +283,9 @@ def _create(args: argparse.Namespace) -> int:
             app_type=args.app_type,
             is_system=args.system,
             permissions=args.permissions,
+            settings_schema=settings,
+            tools=tools,
+            webview_url=args.webview_url or "",
         )
 
     record, key = with_store(database_url(args), create)

@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_token_command(commands)
     apps.add_commands(commands)
     tokens.add_dev_token_command(commands)
+    tokens.add_user_token_key_command(commands)
     app_new.add_commands(commands)
     glasses.add_commands(commands)
     return parser

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from glasscloud.auth import webview
 from glasscloud.auth.app_tokens import issue_developer_token
 from glasscloud.auth.tokens import issue_core_token
 from glasscloud.cli.options import Commands, add_database, database_url, email, with_store
@@ -51,4 +52,26 @@ def _token(args: argparse.Namespace) -> int:
 def _dev_token(args: argparse.Namespace) -> int:
     address = email(args)
     print(issue_developer_token(signing_secret(args), address))
+    return 0
+
+
+def add_user_token_key_command(commands: Commands) -> None:
+    key = commands.add_parser(
+        "user-token-key",
+        help="print the public key Apps verify signed webview user tokens with",
+        description="Print the PEM public key of the RS256 key pair this server signs webview "
+        "user tokens (aos_signed_user_token) with; made once and kept in the database. An "
+        "App operator sets it as MENTRAOS_CLOUD_USER_TOKEN_PUBLIC_KEY.",
+    )
+    add_database(key)
+    key.set_defaults(handler=_user_token_key)
+
+
+def _user_token_key(args: argparse.Namespace) -> int:
+    async def read(store: Store) -> str:
+        return await store.get_or_create_meta(
+            webview.USER_TOKEN_KEY_META, webview.generate_private_key_pem
+        )
+
+    print(webview.public_key_pem(with_store(database_url(args), read)), end="")
     return 0

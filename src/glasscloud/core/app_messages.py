@@ -4,6 +4,7 @@ is an error frame with a code, the field and a sentence, the socket kept open.""
 
 from __future__ import annotations
 
+from glasscloud.core.app_comms import MESSAGE_TYPES, Member
 from glasscloud.core.apps import AppState
 from glasscloud.core.context import SessionContext
 from glasscloud.core.display import DASHBOARD_MESSAGES, Display
@@ -23,7 +24,7 @@ class AppMessages:
         self.lifecycle = lifecycle
         self.router = router
         self.display = display
-        # App message types answered by parts of the session (core.devices registers them).
+        # App message types answered by parts of the session (core.hardware registers them).
         self.handlers: dict[str, AppHandler] = {}
 
     def text(self, conn: Connection, text: str) -> None:
@@ -64,6 +65,10 @@ class AppMessages:
             error = self.display.app_message(slot.package_name, kind, msg.obj)
         elif kind == "ownership_release":
             slot.released = str(msg.obj.get("reason") or "")
+        elif kind in MESSAGE_TYPES and self.ctx.services.app_comms is not None:
+            # To other users' sessions of the same App: the rule is core/app_comms.py.
+            sender = Member(self.ctx.user_id, slot.app_session_id, conn)
+            error = self.ctx.services.app_comms.handle(sender, slot.package_name, kind, msg.obj)
         elif kind in self.handlers:
             error = self.handlers[kind](slot, msg.obj)
         elif kind == "tpa_connection_init":

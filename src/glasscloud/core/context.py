@@ -45,6 +45,9 @@ class SessionServices:
     display_factory: DisplayFactory = DisplayManager
     transcription_factory: TranscriptionFactory | None = None  # None: no recogniser
     resume_until: float | None = None
+    # App-to-App messages across this process's sessions (core/app_comms.AppComms); set by
+    # the SessionRegistry, which knows the sessions.
+    app_comms: Any = None
     translator: Translator | None = None  # None: no translation provider
 
     def __post_init__(self) -> None:

@@ -32,6 +32,10 @@ class AppRecord:
     settings_schema: tuple[dict[str, Any], ...] = ()
     api_key_hash: str = ""
     key_version: int = 1
+    # AI tools the App answers at `{publicUrl}/tool` (the SDK's ToolSchema objects).
+    tools: tuple[dict[str, Any], ...] = ()
+    # The App's web page the phone opens for it ("" when it has none).
+    webview_url: str = ""
 
     def public_view(self) -> dict[str, Any]:
         """What REST and the CLI may show: everything but the key hash."""
@@ -43,6 +47,8 @@ class AppRecord:
             "isSystemApp": self.is_system,
             "permissions": [{"type": p} for p in self.permissions],
             "settings": list(self.settings_schema),
+            "tools": list(self.tools),
+            "webviewURL": self.webview_url or None,
         }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from glasscloud.core.app_comms import AppComms, Member
 from glasscloud.core.context import SessionServices
 from glasscloud.core.session import UserSession
 
@@ -18,6 +19,8 @@ class SessionRegistry:
         # Users whose session this process ended while Apps of the previous process could
         # still be reconnecting: their Apps were told the session ended, none will resume.
         self._ended_while_resuming: set[str] = set()
+        if services.app_comms is None:
+            services.app_comms = AppComms(services.clock, services.metrics, self.app_members)
 
     def get(self, user_id: str) -> UserSession | None:
         return self._sessions.get(user_id)
@@ -48,6 +51,16 @@ class SessionRegistry:
             del self._sessions[session.user_id]
         if self.services.resume_time_left():
             self._ended_while_resuming.add(session.user_id)
+
+    def app_members(self, package_name: str) -> list[Member]:
+        """Users whose session runs `package_name` with a live socket now: the only ones
+        other users of that App can reach (core/app_comms.py, rule 2)."""
+        members = []
+        for session in self._sessions.values():
+            slot = session.apps.get(package_name)
+            if slot is not None and slot.live and not session.disposed:
+                members.append(Member(session.user_id, slot.app_session_id, slot.conn))  # type: ignore[arg-type]
+        return members
 
     def save_resume_states(self) -> None:
         """Persist what every session shows now (at shutdown, before the sockets close)."""

@@ -13,16 +13,19 @@ from collections.abc import Callable
 from typing import Any
 
 from glasscloud.core.app_messages import AppMessages
+from glasscloud.core.app_settings import tell_app
 from glasscloud.core.apps import AppSlot
 from glasscloud.core.clock import TimerHandle
 from glasscloud.core.context import SessionContext, SessionServices
 from glasscloud.core.defaults import DEFAULT_CAPABILITIES, DEFAULT_SYSTEM_SETTINGS
-from glasscloud.core.devices import SessionDevices
+from glasscloud.core.device_state import DEVICE_MESSAGES, DeviceReports
 from glasscloud.core.display import DisplayContext
+from glasscloud.core.hardware import SessionHardware
 from glasscloud.core.lifecycle import AppLifecycle
 from glasscloud.core.microphone import MicrophoneControl
 from glasscloud.core.ports import Connection, StartResult
 from glasscloud.core.records import AppRecord
+from glasscloud.core.resume_state import ResumeStateWriter
 from glasscloud.core.router import Router
 from glasscloud.protocol import glasses as glasses_wire
 from glasscloud.protocol.close_codes import CloseCode
@@ -41,16 +44,11 @@ class UserSession:
     ) -> None:
         self.user_id = user_id
         self.services = services
-        self.clock = services.clock
-        self.timings = services.timings
-        self.metrics = services.metrics
-        self.effects = services.effects
         self.system_settings = {**DEFAULT_SYSTEM_SETTINGS, **(system_settings or {})}
         self.glasses: Connection | None = None
         self.disposed = False
         self._on_disposed = on_disposed
         self._grace_timer: TimerHandle | None = None
-        self._save_timer: TimerHandle | None = None
         self.ctx = SessionContext(
             user_id,
             services,
@@ -67,30 +65,34 @@ class UserSession:
         self.router = Router(self.ctx, slots, self._subscriptions_changed)
         self.display = services.display_factory(
             DisplayContext(
-                self.clock,
-                self.timings,
+                self.services.clock,
+                self.services.timings,
                 self._to_glasses,
                 lambda p: self.lifecycle.is_running(p),
                 self.ctx.timestamp,
                 lambda p: self.lifecycle.app_type(p),
                 user_id=user_id,
                 send_to_app=self._to_app,
-                on_change=self._resume_state_changed,
+                on_change=lambda: self.resume_state.changed(),
             )
         )
         self.lifecycle = AppLifecycle(self.ctx, slots, self.router, self.display)
         self.app_messages = AppMessages(self.ctx, self.lifecycle, self.router, self.display)
         self._mic = MicrophoneControl(self.ctx, self.router, self.lifecycle)
-        self.devices = SessionDevices(self.ctx, self.router, self.app_messages)
-        self.devices.glasses_connected = lambda: self.glasses is not None
+        self.hardware = SessionHardware(self.ctx, self.router, self.app_messages)
+        self.hardware.glasses_connected = lambda: self.glasses is not None
         self.subscriptions = self.router.subscriptions
         self.apps = self.lifecycle.slots
+        self.device = DeviceReports(self.ctx, slots)
+        self.resume_state = ResumeStateWriter(
+            self.ctx, self.display.saved_state, self.subscriptions.as_map
+        )
 
     # ---- what the parts share --------------------------------------------------------
 
     def _to_glasses(self, text: str) -> None:
         if self.glasses is None:
-            self.metrics.inc("glasses_sends_dropped", reason="disconnected")
+            self.services.metrics.inc("glasses_sends_dropped", reason="disconnected")
             return
         self.glasses.send_text(text)
 
@@ -123,27 +125,11 @@ class UserSession:
         )
 
     def _persist_running(self) -> None:
-        self.effects.save_running_apps(self.user_id, self.lifecycle.persisted())
-
-    def _resume_state_changed(self) -> None:
-        """What an App shows, or what it subscribes to, changed: persist it soon
-        (coalesced), so a restart resumes the App with it."""
-        if self._save_timer is None and not self.disposed:
-            self._save_timer = self.clock.call_later(
-                self.timings.display_save_delay, self.save_resume_state
-            )
+        self.services.effects.save_running_apps(self.user_id, self.lifecycle.persisted())
 
     def save_resume_state(self) -> None:
-        """Persist what each App shows and subscribes to now (also called by the shell at
-        shutdown): `AppLifecycle.restore` gets it back."""
-        if self._save_timer is not None:
-            self._save_timer.cancel()
-            self._save_timer = None
-        if not self.disposed:
-            state = self.display.saved_state()
-            for package_name, subscriptions in self.subscriptions.as_map().items():
-                state.setdefault(package_name, {})["subscriptions"] = subscriptions
-            self.effects.save_resume_state(self.user_id, state)
+        """Persist what each App shows and subscribes to now (the shell, at shutdown)."""
+        self.resume_state.save()
 
     # ---- glasses ---------------------------------------------------------------------
 
@@ -169,7 +155,7 @@ class UserSession:
             glasses_wire.connection_ack(self.user_id, self.snapshot(), self.ctx.timestamp())
         )
         self._mic.glasses_attached()
-        self.devices.glasses_attached()
+        self.hardware.glasses_attached()
         self.lifecycle.on_glasses_attached()
         self.display.glasses_connected()
 
@@ -182,8 +168,10 @@ class UserSession:
         self.lifecycle.on_glasses_detached()
         self.router.transcription.glasses_disconnected()
         self.router.requests.drop_all("glasses_gone")  # no answer can come now
-        self.devices.glasses_gone()
-        self.log.info("glasses disconnected; grace period %.0f s", self.timings.glasses_grace)
+        self.hardware.glasses_gone()
+        self.log.info(
+            "glasses disconnected; grace period %.0f s", self.services.timings.glasses_grace
+        )
         self._await_glasses()
 
     def restore(self, records: list[AppRecord], saved: dict[str, Any]) -> None:
@@ -196,8 +184,8 @@ class UserSession:
 
     def _await_glasses(self) -> None:
         if self._grace_timer is None and not self.disposed:
-            self._grace_timer = self.clock.call_later(
-                self.timings.glasses_grace, self._grace_expired
+            self._grace_timer = self.services.clock.call_later(
+                self.services.timings.glasses_grace, self._grace_expired
             )
 
     def _grace_expired(self) -> None:
@@ -208,6 +196,8 @@ class UserSession:
 
     def handle_glasses_message(self, msg: GlassesMessage) -> None:
         kind = msg.type
+        if kind in DEVICE_MESSAGES:
+            self.device.report(kind, msg.obj)
         if kind not in CONTROL_TYPES or kind in self.router.glasses_handlers:
             if kind == "head_position":
                 self.display.head_position(msg.obj["position"])
@@ -226,8 +216,7 @@ class UserSession:
             self._to_glasses(
                 glasses_wire.settings_update(self.system_settings, self.ctx.timestamp())
             )
-        # start_app needs the App record: the shell looks it up and calls start_app();
-        # connection_init, keep_alive_ack and core_status_update need nothing here.
+        # start_app: the shell looks the record up and calls start_app(); the rest: nothing.
 
     def handle_glasses_audio(self, data: bytes) -> None:
         self.router.relay_audio(data)
@@ -250,10 +239,17 @@ class UserSession:
     def restart_app(self, package_name: str) -> bool:
         return self.lifecycle.restart(package_name)
 
+    def app_settings_changed(self, package_name: str, settings: list[dict[str, Any]]) -> bool:
+        """The user's settings for an App changed: see `app_settings.tell_app`."""
+        return tell_app(self.apps.get(package_name), settings, self.ctx.timestamp())
+
     def bind_app(
         self, record: AppRecord, conn: Connection, stored_settings: dict[str, Any]
     ) -> ProtocolError | None:
-        return self.lifecycle.bind(record, conn, stored_settings)
+        error = self.lifecycle.bind(record, conn, stored_settings)
+        if error is None:
+            self.device.app_bound(record.package_name, conn)
+        return error
 
     def app_closed(self, conn: Connection, code: int | None, reason: str = "") -> None:
         self.lifecycle.closed(conn, code)
@@ -273,7 +269,7 @@ class UserSession:
             self._broadcast_state()
         if not self.disposed:
             self._mic.subscriptions_changed()
-            self._resume_state_changed()
+            self.resume_state.changed()
 
     # ---- end -------------------------------------------------------------------------
 
@@ -282,8 +278,7 @@ class UserSession:
         which Apps ran, and what they showed, stay persisted for the user's next session."""
         if self.disposed:
             return
-        if self._save_timer is not None:
-            self.save_resume_state()
+        self.resume_state.close()
         self.disposed = True
         if self._grace_timer is not None:
             self._grace_timer.cancel()

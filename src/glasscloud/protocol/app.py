@@ -41,7 +41,7 @@ LAYOUT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 # App message types decoded without field rules here: answered with NOT_SUPPORTED unless a
-# session part validates and answers them (core/devices.py: location, streaming).
+# session part validates and answers them (core/hardware.py: location, streaming).
 KNOWN_UNSUPPORTED = frozenset(
     {
         "audio_play_request",
@@ -55,10 +55,6 @@ KNOWN_UNSUPPORTED = frozenset(
         "stream_status_check",
         "location_poll_request",
         "request_wifi_setup",
-        "app_broadcast_message",
-        "app_direct_message",
-        "app_room_join",
-        "app_room_leave",
     }
 )
 
@@ -78,6 +74,12 @@ _RULES: dict[str, Rules] = {
     "dashboard_content_update": {"content": ((STR, OBJ), True), "modes": ((LIST,), False)},
     "dashboard_mode_change": {"mode": ((STR,), True)},
     "dashboard_system_update": {"section": ((STR,), True), "content": ((STR,), True)},
+    # App-to-App communication (core/app_comms.py); `payload` may be any JSON value.
+    "app_broadcast_message": {"messageId": ((STR,), False), "roomId": ((STR,), False)},
+    "app_direct_message": {"targetUserId": ((STR,), True), "messageId": ((STR,), False)},
+    "app_user_discovery": {"includeUserProfiles": ((BOOL,), False)},
+    "app_room_join": {"roomId": ((STR,), True), "roomConfig": ((OBJ,), False)},
+    "app_room_leave": {"roomId": ((STR,), True)},
 }
 
 DASHBOARD_SECTIONS = ("topLeft", "topRight", "bottomLeft", "bottomRight")
@@ -339,5 +341,43 @@ def stop_request(session_id: str, user_id: str, reason: str, timestamp: str) -> 
         "sessionId": session_id,
         "userId": user_id,
         "reason": reason,
+        "timestamp": timestamp,
+    }
+
+
+# ---- settings and tools ---------------------------------------------------------------
+
+
+def settings_update(
+    package_name: str, session_id: str, settings: list[dict[str, Any]], timestamp: str
+) -> str:
+    """A user's App settings changed: the whole list (each with its `value`), as in
+    `tpa_connection_ack`; the SDK diffs it against what it holds and fires
+    `session.settings.onValueChange` for each key that changed."""
+    return encode(
+        {
+            "type": "settings_update",
+            "packageName": package_name,
+            "sessionId": session_id,
+            "settings": settings,
+            "timestamp": timestamp,
+        }
+    )
+
+
+def settings_webhook(user_id: str, settings: list[dict[str, Any]]) -> dict[str, Any]:
+    """The body POSTed to `{publicUrl}/settings` (the SDK's AppServer reads these names)."""
+    return {"userIdForSettings": user_id, "settings": settings}
+
+
+def tool_call(
+    tool_id: str, parameters: dict[str, Any], user_id: str, timestamp: str
+) -> dict[str, Any]:
+    """The body POSTed to `{publicUrl}/tool` (the SDK's ToolCall without `activeSession`,
+    which the SDK fills in from `userId`)."""
+    return {
+        "toolId": tool_id,
+        "toolParameters": parameters,
+        "userId": user_id,
         "timestamp": timestamp,
     }

@@ -51,6 +51,18 @@ class ErrorCode(StrEnum):
     INVALID_TOKEN_CLAIMS = "INVALID_TOKEN_CLAIMS"
     REGISTRATION_NOT_FOUND = "REGISTRATION_NOT_FOUND"
     ALREADY_AUTHENTICATED = "ALREADY_AUTHENTICATED"
+    # Platform services (Simple Storage, webview sign-in, App-to-App messages).
+    STORAGE_VALUE_TOO_LARGE = "STORAGE_VALUE_TOO_LARGE"
+    STORAGE_QUOTA_EXCEEDED = "STORAGE_QUOTA_EXCEEDED"
+    WEBVIEW_TOKEN_INVALID = "WEBVIEW_TOKEN_INVALID"
+    USER_NOT_REACHABLE = "USER_NOT_REACHABLE"
+    # App settings and AI tools (REST).
+    INVALID_SETTING = "INVALID_SETTING"
+    TOOL_NOT_FOUND = "TOOL_NOT_FOUND"
+    TOOL_TIMEOUT = "TOOL_TIMEOUT"
+    TOOL_FAILED = "TOOL_FAILED"
+    APP_NOT_INSTALLED = "APP_NOT_INSTALLED"
+    USER_MISMATCH = "USER_MISMATCH"
     # location, camera streaming, translation
     LOCATION_UNAVAILABLE = "LOCATION_UNAVAILABLE"
     STREAM_BUSY = "STREAM_BUSY"
@@ -127,6 +139,25 @@ HINTS: dict[ErrorCode, str] = {
     "or dev-token EMAIL); this one lacks a required claim.",
     ErrorCode.REGISTRATION_NOT_FOUND: "Register the App server again: POST "
     "/api/app-server/register.",
+    ErrorCode.STORAGE_VALUE_TOO_LARGE: "Keep each Simple Storage value under 100,000 "
+    "characters; put large data in your own storage.",
+    ErrorCode.STORAGE_QUOTA_EXCEEDED: "Delete unused keys: an App keeps at most 1 MiB per user.",
+    ErrorCode.WEBVIEW_TOKEN_INVALID: "Temporary tokens work once, for about a minute, for the "
+    "App they were issued for; reopen the webview from the phone.",
+    ErrorCode.USER_NOT_REACHABLE: "Only users whose session runs this App right now can be "
+    "messaged; see app_user_discovery.",
+    ErrorCode.INVALID_SETTING: "Send a value the App's settings schema allows for the setting "
+    "named in `field` (GET /appsettings/{package} lists them).",
+    ErrorCode.TOOL_NOT_FOUND: "Call one of the tools the App declared (GET "
+    "/api/tools/apps/{package}/tools); register new ones with `glasscloud apps update`.",
+    ErrorCode.TOOL_TIMEOUT: "The App server did not answer the tool call in time; make its "
+    "/tool handler answer sooner, or retry.",
+    ErrorCode.TOOL_FAILED: "The App server could not be reached, failed, or sent an answer "
+    "that is not JSON or is too large; see `message`.",
+    ErrorCode.APP_NOT_INSTALLED: "Run the App once (or change one of its settings) for that "
+    "user before calling its tools.",
+    ErrorCode.USER_MISMATCH: "A core token acts only for its own user: send that user's id, or "
+    "use a developer token.",
     ErrorCode.LOCATION_UNAVAILABLE: "The phone sent no position fix in time (or is not "
     "connected); ask again later, or subscribe to the location stream.",
     ErrorCode.STREAM_BUSY: "The glasses stream to one place at a time: wait for the App named "
@@ -164,6 +195,15 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_A_DEVELOPER_TOKEN: 401,
     ErrorCode.INVALID_TOKEN_CLAIMS: 401,
     ErrorCode.REGISTRATION_NOT_FOUND: 404,
+    ErrorCode.STORAGE_VALUE_TOO_LARGE: 413,
+    ErrorCode.STORAGE_QUOTA_EXCEEDED: 413,
+    ErrorCode.WEBVIEW_TOKEN_INVALID: 401,
+    ErrorCode.INVALID_SETTING: 400,
+    ErrorCode.TOOL_NOT_FOUND: 404,
+    ErrorCode.TOOL_TIMEOUT: 504,
+    ErrorCode.TOOL_FAILED: 502,
+    ErrorCode.APP_NOT_INSTALLED: 403,
+    ErrorCode.USER_MISMATCH: 403,
 }
 
 

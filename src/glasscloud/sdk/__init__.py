@@ -14,7 +14,7 @@ cloud speaking the MentraOS App protocol (wire-compatible with `@mentra/sdk` 2.1
 See docs/python-sdk.md.
 """
 
-from glasscloud.sdk.app_server import AppServer
+from glasscloud.sdk.app_server import AppServer, ToolCall
 from glasscloud.sdk.errors import (
     CloudError,
     ConnectError,
@@ -40,6 +40,7 @@ from glasscloud.sdk.models import (
 from glasscloud.sdk.reconnect import ReconnectPolicy
 from glasscloud.sdk.registry import Registration
 from glasscloud.sdk.session import AppSession
+from glasscloud.sdk.storage import SimpleStorage, StorageError
 
 __all__ = [
     "AppServer",
@@ -59,7 +60,10 @@ __all__ = [
     "SdkError",
     "SessionClosedError",
     "SettingChange",
+    "SimpleStorage",
+    "StorageError",
     "StreamPermissionError",
+    "ToolCall",
     "TouchEvent",
     "Transcription",
     "Translation",

@@ -1,6 +1,8 @@
 """`AppServer`: the HTTP side of an App. It serves the webhook the cloud calls
 (`session_request`, `stop_request`), opens an `AppSession` per session request, and calls
-the developer's `on_session(session)` and `on_stop(session, reason)`.
+the developer's `on_session(session)` and `on_stop(session, reason)`. It also answers the
+cloud's `/settings` (a user's settings changed: applied to that user's sessions) and `/tool`
+(an AI tool call: `@app.tool("id")` handlers, else `on_tool_call`), as the official SDK does.
 
 Like the official SDK it answers `session_request` only after the App WebSocket was
 acknowledged and `on_session` returned (`200 {"status":"success"}`), or with
@@ -15,6 +17,7 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -32,6 +35,21 @@ log = logging.getLogger("glasscloud.sdk")
 SessionHandler = Callable[[AppSession], Awaitable[Any] | Any]
 StopHandler = Callable[[AppSession, str], Awaitable[Any] | Any]
 DEFAULT_PORT = 7010
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """An AI tool call (the official SDK's ToolCall): `session` is the user's live session
+    of this App, or None."""
+
+    tool_id: str
+    parameters: dict[str, Any]
+    user_id: str
+    timestamp: str | None
+    session: AppSession | None
+
+
+ToolHandler = Callable[[ToolCall], Awaitable[Any] | Any]
 
 
 async def _call(fn: Callable[..., Any] | None, *args: Any) -> None:
@@ -73,6 +91,8 @@ class AppServer:
         self._sleep = sleep
         self._on_session: SessionHandler | None = None
         self._on_stop: StopHandler | None = None
+        self._tools: dict[str, ToolHandler] = {}
+        self._on_tool_call: ToolHandler | None = None
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
 
@@ -89,12 +109,29 @@ class AppServer:
         self._on_stop = handler
         return handler
 
+    def tool(self, tool_id: str) -> Callable[[ToolHandler], ToolHandler]:
+        """Decorator: `async def handler(call: ToolCall)` answers the AI tool `tool_id`
+        (declared when registering the App); what it returns is the `reply`."""
+
+        def register(handler: ToolHandler) -> ToolHandler:
+            self._tools[tool_id] = handler
+            return handler
+
+        return register
+
+    def on_tool_call(self, handler: ToolHandler) -> ToolHandler:
+        """Decorator: answers tool calls that no `@app.tool(...)` handler takes."""
+        self._on_tool_call = handler
+        return handler
+
     # ---- lifecycle ---------------------------------------------------------------------
 
     def web_app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/webhook", self._webhook)
         app.router.add_get("/health", self._health)
+        app.router.add_post("/settings", self._settings)
+        app.router.add_post("/tool", self._tool)
         return app
 
     async def start(self) -> None:
@@ -141,6 +178,56 @@ class AppServer:
         return web.json_response(
             {"status": "healthy", "app": self.package_name, "activeSessions": len(self.sessions)}
         )
+
+    def _session_of(self, user_id: Any) -> AppSession | None:
+        return next((s for s in self.sessions.values() if s.user_id == user_id), None)
+
+    async def _settings(self, request: web.Request) -> web.Response:
+        """The cloud tells the App server a user's settings changed (the official SDK's
+        `/settings`): applied to that user's sessions only."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        user_id = body.get("userIdForSettings") if isinstance(body, dict) else None
+        settings = body.get("settings") if isinstance(body, dict) else None
+        if not user_id or not isinstance(settings, list):
+            return _error(400, "Missing userId or settings array in request body")
+        sessions = [s for s in self.sessions.values() if s.user_id == user_id]
+        for session in sessions:
+            session.settings.apply_update(settings)
+        return web.json_response(
+            {
+                "status": "success",
+                "message": "Settings updated successfully",
+                "sessionsUpdated": len(sessions),
+            }
+        )
+
+    async def _tool(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("toolId"), str):
+            return _error(400, "A tool call needs a toolId")
+        parameters = body.get("toolParameters")
+        call = ToolCall(
+            tool_id=body["toolId"],
+            parameters=parameters if isinstance(parameters, dict) else {},
+            user_id=str(body.get("userId") or ""),
+            timestamp=body.get("timestamp") if isinstance(body.get("timestamp"), str) else None,
+            session=self._session_of(body.get("userId")),
+        )
+        handler = self._tools.get(call.tool_id, self._on_tool_call)
+        try:
+            reply = handler(call) if handler is not None else None
+            if inspect.isawaitable(reply):
+                reply = await reply
+        except Exception as exc:
+            log.exception("tool %s raised", call.tool_id)
+            return _error(500, str(exc) or "Unknown error occurred calling tool")
+        return web.json_response({"status": "success", "reply": reply})
 
     async def _webhook(self, request: web.Request) -> web.Response:
         try:

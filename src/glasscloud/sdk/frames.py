@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from glasscloud.protocol.jsonio import encode
 
@@ -135,3 +136,69 @@ def bitmap_animation(frames: Sequence[str], interval: float, repeat: bool) -> di
 
 def clear_view() -> dict[str, Any]:
     return {"layoutType": "clear_view"}
+
+
+# ---- App-to-App communication (keys in the official SDK's order) -------------------------
+
+
+def app_broadcast_message(
+    package_name: str,
+    session_id: str,
+    payload: Any,
+    message_id: str,
+    sender_user_id: str,
+    timestamp: str,
+) -> str:
+    return encode(
+        {
+            "type": "app_broadcast_message",
+            "packageName": package_name,
+            "sessionId": session_id,
+            "payload": payload,
+            "messageId": message_id,
+            "senderUserId": sender_user_id,
+            "timestamp": timestamp,
+        }
+    )
+
+
+def app_direct_message(
+    package_name: str,
+    session_id: str,
+    target_user_id: str,
+    payload: Any,
+    message_id: str,
+    sender_user_id: str,
+    timestamp: str,
+) -> str:
+    return encode(
+        {
+            "type": "app_direct_message",
+            "packageName": package_name,
+            "sessionId": session_id,
+            "targetUserId": target_user_id,
+            "payload": payload,
+            "messageId": message_id,
+            "senderUserId": sender_user_id,
+            "timestamp": timestamp,
+        }
+    )
+
+
+def app_room(kind: str, package_name: str, session_id: str, room_id: str, timestamp: str) -> str:
+    """`app_room_join` or `app_room_leave` (the SDK omits an undefined roomConfig)."""
+    return encode(
+        {
+            "type": kind,
+            "packageName": package_name,
+            "sessionId": session_id,
+            "roomId": room_id,
+            "timestamp": timestamp,
+        }
+    )
+def http_base(ws_url: str) -> str:
+    """The cloud's HTTP base URL from its App WebSocket URL (`wss://host/app-ws` ->
+    `https://host`), as the official SDK derives it for its REST calls."""
+    parts = urlsplit(ws_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return f"{scheme}://{parts.netloc}"

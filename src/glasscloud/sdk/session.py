@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import itertools
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,10 +31,15 @@ from glasscloud.sdk.events import EventManager
 from glasscloud.sdk.hardware import Camera, LocationManager
 from glasscloud.sdk.layouts import Layouts
 from glasscloud.sdk.reconnect import ReconnectPolicy
-from glasscloud.sdk.registry import Dispatcher
+from glasscloud.sdk.registry import Dispatcher, Registration
 from glasscloud.sdk.settings import Settings
+from glasscloud.sdk.storage import SimpleStorage, http_base
 
 log = logging.getLogger("glasscloud.sdk")
+
+_APP_EVENTS = frozenset(
+    {"app_message_received", "app_user_joined", "app_user_left", "app_room_updated"}
+)
 
 LOST = "Connection permanently lost: Maximum reconnection attempts exceeded"
 
@@ -71,13 +78,18 @@ class AppSession:
         self._dispatcher = Dispatcher(f"{package_name} {session_id}")
         emit = self._dispatcher.emit
         self.events = EventManager(emit, self._send_subscriptions)
-        self.settings = Settings(emit, self._send_subscriptions)
+        self.settings = Settings(emit, self._send_subscriptions, self._fetch_settings)
         self.layouts = Layouts(package_name, self.send, self._timestamp)
         self.dashboard = Dashboard(package_name, session_id, self.send, self._timestamp, emit)
         self.location = LocationManager(self)
         self.camera = Camera(self)
         self.capabilities: dict[str, Any] | None = None
         self.device_state: dict[str, Any] = {}
+        self.storage = SimpleStorage(http, http_base(ws_url), package_name, api_key, user_id)
+        self.simple_storage = self.storage  # the official SDK's name
+        self._app_handlers: dict[str, list[Registration]] = {}
+        self._direct_waiters: dict[str, asyncio.Future[bool]] = {}
+        self._message_ids = itertools.count(1)
         self.end_reason: str | None = None
         self._conn: AppConnection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -116,6 +128,25 @@ class AppSession:
             self.session_id, self.package_name, self._api_key, self._timestamp()
         )
         return await AppConnection.open(self._http, self.ws_url, init, self._ack_timeout)
+
+    async def _fetch_settings(self) -> Any:
+        """The SDK's own read: `GET {cloud}/appsettings/user/{package}` with the session id
+        as the bearer (what @mentra/sdk sends)."""
+        url = frames.http_base(self.ws_url) + f"/appsettings/user/{self.package_name}"
+        headers = {"Authorization": f"Bearer {self.session_id}"}
+        async with self._http.get(
+            url, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
+        ) as response:
+            body = await response.json(content_type=None)
+        if not isinstance(body, dict):
+            raise CloudError("MALFORMED_MESSAGE", "the settings answer is not a JSON object")
+        if response.status != 200:
+            error = body.get("error") if isinstance(body.get("error"), dict) else {}
+            raise CloudError(
+                str(error.get("code") or f"HTTP_{response.status}"),
+                str(error.get("message") or f"fetching settings failed (HTTP {response.status})"),
+            )
+        return body.get("settings") or []
 
     def _attach(self, conn: AppConnection, ack: dict[str, Any]) -> None:
         self._conn = conn
@@ -231,8 +262,103 @@ class AppSession:
             self.settings.apply_ack(frame)
         elif kind == "app_stopped":
             log.info("cloud stopped %s: %s", self.package_name, frame.get("reason", ""))
+        elif kind in _APP_EVENTS:
+            for registration in list(self._app_handlers.get(kind, ())):
+                self._dispatcher.emit(registration, frame)
+        elif kind == "app_direct_message_response":
+            waiter = self._direct_waiters.pop(str(frame.get("messageId")), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(bool(frame.get("success")))
         else:
             log.debug("unhandled message type %s", kind)
+
+    # ---- App-to-App communication -------------------------------------------------------
+
+    def on_app_message(self, handler: Callable[[dict[str, Any]], Any]) -> Registration:
+        """`handler(frame)` for each `app_message_received` (payload, senderUserId, ...)."""
+        return self._on_app("app_message_received", handler)
+
+    def on_app_user_joined(self, handler: Callable[[dict[str, Any]], Any]) -> Registration:
+        return self._on_app("app_user_joined", handler)
+
+    def on_app_user_left(self, handler: Callable[[dict[str, Any]], Any]) -> Registration:
+        return self._on_app("app_user_left", handler)
+
+    def _on_app(self, kind: str, handler: Callable[[dict[str, Any]], Any]) -> Registration:
+        handlers = self._app_handlers.setdefault(kind, [])
+        registration = Registration(kind, handler, handlers.remove)
+        handlers.append(registration)
+        return registration
+
+    def _message_id(self) -> str:
+        return f"msg_{int(self._clock() * 1000)}_{next(self._message_ids)}{secrets.token_hex(3)}"
+
+    def broadcast_to_app_users(self, payload: Any) -> str:
+        """To every other user running this App now; returns the message id."""
+        message_id = self._message_id()
+        self.send(
+            frames.app_broadcast_message(
+                self.package_name,
+                self.session_id,
+                payload,
+                message_id,
+                self.user_id,
+                self._timestamp(),
+            )
+        )
+        return message_id
+
+    async def send_direct_message(
+        self, target_user_id: str, payload: Any, timeout: float = 15.0
+    ) -> bool:
+        """True if the cloud delivered it (the target runs this App now), else False."""
+        message_id = self._message_id()
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._direct_waiters[message_id] = waiter
+        self.send(
+            frames.app_direct_message(
+                self.package_name,
+                self.session_id,
+                target_user_id,
+                payload,
+                message_id,
+                self.user_id,
+                self._timestamp(),
+            )
+        )
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        finally:
+            self._direct_waiters.pop(message_id, None)
+
+    async def discover_app_users(self) -> dict[str, Any]:
+        """`{users: [{userId, sessionId}], totalUsers}`: the others running this App now."""
+        async with self._http.post(
+            f"{http_base(self.ws_url)}/api/app-communication/discover-users",
+            headers={"Authorization": f"Bearer {self._api_key}"},
+            json={"packageName": self.package_name, "userId": self.user_id},
+        ) as response:
+            body = await response.json(content_type=None)
+        if response.status != 200 or not isinstance(body, dict):
+            error = body.get("error", {}) if isinstance(body, dict) else {}
+            raise CloudError(
+                str(error.get("code") or response.status), str(error.get("message") or "")
+            )
+        return body
+
+    def join_app_room(self, room_id: str) -> None:
+        self.send(
+            frames.app_room(
+                "app_room_join", self.package_name, self.session_id, room_id, self._timestamp()
+            )
+        )
+
+    def leave_app_room(self, room_id: str) -> None:
+        self.send(
+            frames.app_room(
+                "app_room_leave", self.package_name, self.session_id, room_id, self._timestamp()
+            )
+        )
 
     def _report(self, error: CloudError | StreamPermissionError) -> None:
         if not self.events.dispatch_error(error):
@@ -268,7 +394,14 @@ class AppSession:
         if self.end_reason is not None:
             return
         self.end_reason = reason
+        for waiter in self._direct_waiters.values():
+            if not waiter.done():
+                waiter.set_result(False)
         try:
+            try:
+                await self.storage.flush()  # as the official SDK does on disconnect
+            except Exception:
+                log.warning("%s: Simple Storage flush failed", self.session_id, exc_info=True)
             await self._dispatcher.close()  # handler calls already received still run
             if self._on_end is not None:
                 result = self._on_end(self, reason, notify)

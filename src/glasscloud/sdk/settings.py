@@ -1,9 +1,13 @@
-"""`session.settings`: the App's per-user settings (from the ack, then `settings_update`) and
-the MentraOS system settings (`mentraosSettings`, then `augmentos_settings_update`)."""
+"""`session.settings`: the App's per-user settings (from the ack, then `settings_update` on
+the socket or the cloud's POST to the App server's `/settings`, or `fetch()`) and the
+MentraOS system settings (`mentraosSettings`, then `augmentos_settings_update`).
+
+A change is reported once, however many of those paths carry it: values are compared, as
+the official SDK does (but by equality, so a list value is not reported twice)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from glasscloud.sdk.models import SettingChange
@@ -11,6 +15,8 @@ from glasscloud.sdk.registry import Emit, Registration
 
 ChangeHandler = Callable[[list[SettingChange]], Any]
 SystemHandler = Callable[[Any, Any], Any]
+ValueHandler = Callable[[Any, Any], Any]
+Fetch = Callable[[], Awaitable[Any]]
 
 _MISSING = object()
 
@@ -25,9 +31,13 @@ def _values(entries: Any) -> dict[str, Any]:
 
 
 class Settings:
-    def __init__(self, emit: Emit, on_system_listener: Callable[[], None]) -> None:
+    def __init__(
+        self, emit: Emit, on_system_listener: Callable[[], None], fetch: Fetch | None = None
+    ) -> None:
         self._emit = emit
         self._on_system_listener = on_system_listener
+        self._fetch = fetch
+        self._value_handlers: dict[str, list[Registration]] = {}
         self._values: dict[str, Any] = {}
         self._system: dict[str, Any] = {}
         self._handlers: list[Registration] = []
@@ -52,6 +62,22 @@ class Settings:
         registration = Registration("settings", handler, self._handlers.remove)
         self._handlers.append(registration)
         return registration
+
+    def on_value_change(self, key: str, handler: ValueHandler) -> Registration:
+        """`handler(new_value, old_value)` when the setting `key` changes (the official
+        SDK's `onValueChange`)."""
+        handlers = self._value_handlers.setdefault(key, [])
+        registration = Registration(f"settings:{key}", handler, handlers.remove)
+        handlers.append(registration)
+        return registration
+
+    async def fetch(self) -> dict[str, Any]:
+        """Read the user's settings from the cloud now (`GET /appsettings/user/{package}`),
+        apply them (handlers fire for what changed) and return them all."""
+        if self._fetch is None:
+            raise RuntimeError("this session cannot fetch settings (no cloud URL)")
+        self.apply_update(await self._fetch())
+        return self.all()
 
     def on_mentraos_change(self, key: str, handler: SystemHandler) -> Registration:
         """`handler(new_value, old_value)` when the system setting `key` changes."""
@@ -82,6 +108,9 @@ class Settings:
         if changes:
             for registration in list(self._handlers):
                 self._emit(registration, changes)
+            for change in changes:
+                for registration in list(self._value_handlers.get(change.key, ())):
+                    self._emit(registration, change.new_value, change.old_value)
 
     def apply_system(self, settings: Any) -> None:
         if not isinstance(settings, dict):

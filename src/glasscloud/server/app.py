@@ -19,7 +19,20 @@ from glasscloud.core.display_manager import DisplayManager
 from glasscloud.core.metrics import Metrics
 from glasscloud.core.registry import SessionRegistry
 from glasscloud.protocol.close_codes import CloseCode
-from glasscloud.server import app_servers, app_ws, dev_api, glasses_ws, rest
+from glasscloud.server import (
+    app_comms,
+    app_servers,
+    app_ws,
+    dev_api,
+    dev_apps_api,
+    glasses_ws,
+    public_api,
+    rest,
+    settings_api,
+    storage_api,
+    tools_api,
+    webview_auth,
+)
 from glasscloud.server.admission import (
     ConnectionGuard,
     GuardedSite,
@@ -108,6 +121,13 @@ class GlasscloudServer:
         rest.add_routes(app)
         dev_api.add_routes(app)
         app_servers.add_routes(app)
+        storage_api.add_routes(app)
+        webview_auth.add_routes(app)
+        public_api.add_routes(app)
+        app_comms.add_routes(app)
+        settings_api.add_routes(app)
+        tools_api.add_routes(app)
+        dev_apps_api.add_routes(app)
         return app
 
     def connection_closed(self, conn: WsConnection, user_id: str | None) -> None:

@@ -107,6 +107,8 @@ async def register_app(request: web.Request) -> web.Response:
             is_system=bool(body.get("isSystemApp", False)),
             permissions=permissions,
             settings_schema=settings,
+            tools=body.get("tools") or [],
+            webview_url=body.get("webviewURL") or "",
         )
     except AppExists as error:
         return _refuse(request, ProtocolError(ErrorCode.APP_EXISTS, error.message, "packageName"))

@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from glasscloud.auth.tokens import TokenError, verify_core_token
+from glasscloud.server.http_errors import Envelope, error_exception
+
 if TYPE_CHECKING:
     from glasscloud.server.app import GlasscloudServer
 
@@ -26,3 +29,14 @@ def bearer_token(header: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return ""
     return token.strip()
+
+
+def core_token_user(request: web.Request) -> str:
+    """The user of a phone request (`Authorization: Bearer <core token>`); anything else
+    is answered 401 in the phone envelope."""
+    server = server_of(request)
+    token = bearer_token(request.headers.get("Authorization"))
+    try:
+        return verify_core_token(server.secret, token or None)
+    except TokenError as error:
+        raise error_exception(error.as_protocol_error(), Envelope.PHONE, server.metrics) from None

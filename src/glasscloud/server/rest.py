@@ -8,12 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from glasscloud.auth.tokens import TokenError, verify_core_token
 from glasscloud.core.ports import StartResult
 from glasscloud.protocol.errors import ErrorCode, ProtocolError, package_not_found
 from glasscloud.protocol.jsonio import iso_timestamp
-from glasscloud.server.http_errors import Envelope, error_exception, error_response
-from glasscloud.server.request_context import bearer_token, server_of
+from glasscloud.server.http_errors import Envelope, error_response
+from glasscloud.server.request_context import core_token_user, server_of
 
 # HTTP status for a failed start, by stage.
 _START_STATUS = {"WEBHOOK": 502, "TIMEOUT": 504, "STOPPED": 409, "CONNECTION": 409}
@@ -31,16 +30,6 @@ def _error(request: web.Request, error: ProtocolError) -> web.Response:
     return error_response(error, Envelope.PHONE, server_of(request).metrics)
 
 
-def _user(request: web.Request) -> str:
-    """The user of a `Authorization: Bearer <core token>` request, or a 401 response."""
-    server = server_of(request)
-    token = bearer_token(request.headers.get("Authorization"))
-    try:
-        return verify_core_token(server.secret, token or None)
-    except TokenError as error:
-        raise error_exception(error.as_protocol_error(), Envelope.PHONE, server.metrics) from None
-
-
 async def health(request: web.Request) -> web.Response:
     server = server_of(request)
     return web.json_response(
@@ -53,7 +42,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def list_apps(request: web.Request) -> web.Response:
-    user_id = _user(request)
+    user_id = core_token_user(request)
     server = server_of(request)
     session = server.registry.get(user_id)
     data: list[dict[str, Any]] = []
@@ -68,7 +57,7 @@ async def list_apps(request: web.Request) -> web.Response:
 
 
 async def start_app(request: web.Request) -> web.Response:
-    user_id = _user(request)
+    user_id = core_token_user(request)
     server = server_of(request)
     package_name = request.match_info["package"]
     session = server.registry.get(user_id)
@@ -112,7 +101,7 @@ async def start_app(request: web.Request) -> web.Response:
 
 
 async def stop_app(request: web.Request) -> web.Response:
-    user_id = _user(request)
+    user_id = core_token_user(request)
     server = server_of(request)
     package_name = request.match_info["package"]
     session = server.registry.get(user_id)

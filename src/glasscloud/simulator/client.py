@@ -270,6 +270,8 @@ class GlassesSimulator:
             self._out(f"`say` now speaks {self.language}")
         elif command.name == "wav":
             await self._send_wav(command.argument)
+        elif command.name == "setting" and command.request is not None:
+            await self._change_setting(**command.request)
         if command.name == "location":
             command = Command("location", [self.state.phone.location(command.frames[0])])
         elif command.name == "rtmp":
@@ -280,6 +282,30 @@ class GlassesSimulator:
         except (ConnectionError, aiohttp.ClientError):
             self._out(f"not sent: the connection was lost (`{command.name}`)")
         return True
+
+    async def _change_setting(self, package: str, key: str, value: Any) -> None:
+        """What the phone's settings screen does: POST /appsettings/{package} {key, value}
+        with the user's core token; the server tells the running App."""
+        assert self._http is not None
+        base = self.url.removesuffix("/glasses-ws")
+        base = "http" + base[2:] if base.startswith("ws") else base
+        try:
+            async with self._http.post(
+                f"{base}/appsettings/{package}",
+                json={"key": key, "value": value},
+                headers={"Authorization": f"Bearer {self._token}"},
+                timeout=aiohttp.ClientTimeout(total=10),
+            ) as response:
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            self._out(f"setting not changed: {exc or type(exc).__name__}")
+            return
+        if response.status == 200:
+            self._out(f"{package}: {key} = {json.dumps(value)}")
+        else:
+            error = body.get("error") if isinstance(body, dict) else None
+            message = error.get("message") if isinstance(error, dict) else None
+            self._out(f"setting not changed: {message or f'HTTP {response.status}'}")
 
     async def _send_wav(self, path: str) -> None:
         try:

@@ -3,6 +3,7 @@ Pure (time comes in as arguments), so every command's frames can be checked in t
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ HELP = """commands:
   location LAT LNG [ACC]    a position fix (answers a pending location request)
   rtmp STATUS               the RTMP stream's status (e.g. streaming, stopped, error)
   wav PATH                  stream a 16 kHz 16-bit mono WAV as microphone audio
+  setting PKG KEY VALUE     change an App's setting, as the phone does (VALUE: JSON or text)
   show                      redraw the display     help            this text
   quit                      disconnect and exit"""
 
@@ -34,6 +36,8 @@ class Command:
     name: str
     frames: list[dict[str, Any]] = field(default_factory=list)
     argument: str = ""
+    # `setting`: {package, key, value} for the REST call the phone makes (not a frame).
+    request: dict[str, Any] | None = None
 
 
 def parse_command(
@@ -96,6 +100,16 @@ def parse_command(
             "timestamp": timestamp,
         }
         return Command(name, [frame])
+    if name == "setting":
+        parts = rest.split(None, 2)
+        if len(parts) != 3:
+            raise CommandError("usage: setting PACKAGE KEY VALUE (e.g. setting com.x.app size 4)")
+        package, key, raw = parts
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw  # plain text
+        return Command(name, request={"package": package, "key": key, "value": value})
     if name == "location":
         return Command(name, [_location(rest, timestamp)])
     if name == "rtmp":

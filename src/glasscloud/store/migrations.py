@@ -76,6 +76,31 @@ MIGRATIONS: tuple[Migration, ...] = (
         "users.resume_state: what each App showed, shown again after a restart",
         ("ALTER TABLE users ADD COLUMN resume_state TEXT NOT NULL DEFAULT '{}'",),
     ),
+    Migration(
+        3,
+        "Simple Storage (app_storage), single-use webview tokens, and each App's AI tools "
+        "and web page (apps.tools, apps.webview_url)",
+        (
+            """CREATE TABLE app_storage (
+                package_name TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                size INTEGER NOT NULL,
+                updated_at TIMESTAMP NOT NULL,
+                PRIMARY KEY (package_name, user_id, key)
+            )""",
+            """CREATE TABLE webview_tokens (
+                token_hash TEXT NOT NULL PRIMARY KEY,
+                user_id TEXT NOT NULL,
+                package_name TEXT NOT NULL,
+                expires_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX ix_webview_tokens_expires ON webview_tokens (expires_at)",
+            "ALTER TABLE apps ADD COLUMN tools TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE apps ADD COLUMN webview_url TEXT NOT NULL DEFAULT ''",
+        ),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)

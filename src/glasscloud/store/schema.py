@@ -7,6 +7,7 @@ Timestamps are naive UTC datetimes (TIMESTAMP without time zone on both).
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -33,6 +34,8 @@ apps = Table(
     Column("key_version", Integer, nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    Column("tools", Text, nullable=False),  # JSON list of tool definitions
+    Column("webview_url", Text, nullable=False),  # "" when the App has no web page
 )
 
 users = Table(
@@ -45,7 +48,7 @@ users = Table(
 )
 
 # No foreign keys: a user may run or configure a package the store does not know (yet),
-# and nothing is ever deleted, so they would only add ways to fail.
+# and deleting an App removes its rows here in the same transaction (Store.delete_app).
 user_apps = Table(
     "user_apps",
     metadata,
@@ -55,6 +58,30 @@ user_apps = Table(
     Column("settings", Text, nullable=False),  # JSON object: setting key -> value
     Column("last_active_at", DateTime, nullable=True),
     PrimaryKeyConstraint("user_id", "package_name"),
+)
+
+# Simple Storage: string values an App keeps per user. `size` = UTF-8 bytes of key + value,
+# summed for the per-(App, user) quota.
+app_storage = Table(
+    "app_storage",
+    metadata,
+    Column("package_name", Text, nullable=False),
+    Column("user_id", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("package_name", "user_id", "key"),
+)
+
+# Webview sign-in: temporary tokens, kept only as a SHA-256 digest, deleted when used.
+webview_tokens = Table(
+    "webview_tokens",
+    metadata,
+    Column("token_hash", Text, primary_key=True),
+    Column("user_id", Text, nullable=False),
+    Column("package_name", Text, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),  # wall-clock milliseconds
 )
 
 server_meta = Table(

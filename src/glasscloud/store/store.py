@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Row, Table, select, update
+from sqlalchemy import Row, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
@@ -26,10 +26,18 @@ from glasscloud.auth.apikeys import generate_api_key, hash_api_key
 from glasscloud.auth.tokens import generate_secret
 from glasscloud.core.records import AppRecord, UserRecord
 from glasscloud.store import validation
+from glasscloud.store.app_data import AppDataStore
 from glasscloud.store.engine import WRITE, create_engine
 from glasscloud.store.errors import AppExists, AppNotFound, StoreError
 from glasscloud.store.migrations import migrate
-from glasscloud.store.schema import apps, server_meta, user_apps, users
+from glasscloud.store.schema import (
+    app_storage,
+    apps,
+    server_meta,
+    user_apps,
+    users,
+    webview_tokens,
+)
 from glasscloud.store.urls import parse_database_url
 
 SECRET_META_KEY = "token_secret"
@@ -52,7 +60,7 @@ _OPEN_ATTEMPTS = 8
 _FAILURE = "the database operation failed"
 
 
-class Store:
+class Store(AppDataStore):
     """Apps, users, per-user App state and server metadata, on SQLite or PostgreSQL.
 
     Open with `await Store.open(url)` (which migrates the schema) and close with `close()`,
@@ -175,6 +183,8 @@ class Store:
         is_system: bool = False,
         permissions: Sequence[str] = (),
         settings_schema: Sequence[dict] = (),
+        tools: Sequence[dict] = (),
+        webview_url: str = "",
     ) -> tuple[AppRecord, str]:
         """Register an App. Returns its record and its raw API key (only the hash is kept)."""
         key = generate_api_key()
@@ -188,6 +198,8 @@ class Store:
             settings_schema=validation.settings_schema(settings_schema),
             api_key_hash=hash_api_key(key),
             key_version=1,
+            tools=validation.tools(tools),
+            webview_url=validation.webview_url(webview_url),
         )
         now = _now()
         statement = (
@@ -202,6 +214,8 @@ class Store:
                 settings_schema=validation.to_json(list(record.settings_schema), "settings_schema"),
                 api_key_hash=record.api_key_hash,
                 key_version=record.key_version,
+                tools=validation.to_json(list(record.tools), "tools"),
+                webview_url=record.webview_url,
                 created_at=now,
                 updated_at=now,
             )
@@ -232,6 +246,71 @@ class Store:
             return conn.execute(query).all()
 
         return [_app_record(row) for row in await self._run(op)]
+
+    async def update_app(self, package_name: str, **changes: Any) -> AppRecord:
+        """Change some of an App's fields (`name`, `public_url`, `app_type`, `is_system`,
+        `permissions`, `settings_schema`, `tools`, `webview_url`), each validated as on
+        create; the key and its version are kept. Returns the new record."""
+        columns: dict[str, Any] = {}
+        checks: dict[str, Callable[[Any], Any]] = {
+            "name": validation.app_name,
+            "public_url": validation.public_url,
+            "app_type": validation.app_type,
+            "is_system": bool,
+            "permissions": lambda v: validation.to_json(
+                list(validation.permissions(v)), "permissions"
+            ),
+            "settings_schema": lambda v: validation.to_json(
+                list(validation.settings_schema(v)), "settings"
+            ),
+            "tools": lambda v: validation.to_json(list(validation.tools(v)), "tools"),
+            "webview_url": validation.webview_url,
+        }
+        for name, value in changes.items():
+            if name not in checks:
+                raise StoreError(f"{name} is not a field of an App that can be changed")
+            columns[name] = checks[name](value)
+        columns["updated_at"] = _now()
+        statement = update(apps).where(apps.c.package_name == package_name).values(**columns)
+        query = select(apps).where(apps.c.package_name == package_name)
+
+        def op(conn: Connection) -> Row[Any]:
+            if conn.execute(statement).rowcount == 0:
+                raise AppNotFound(package_name)
+            return conn.execute(query).one()
+
+        return _app_record(await self._run(op, write=True))
+
+    async def delete_app(self, package_name: str) -> None:
+        """Remove the App and every user's state for it (running flag, settings, Simple
+        Storage, webview tokens)."""
+        delete_app = delete(apps).where(apps.c.package_name == package_name)
+        delete_state = [
+            delete(table).where(table.c.package_name == package_name)
+            for table in (user_apps, app_storage, webview_tokens)
+        ]
+
+        def op(conn: Connection) -> None:
+            if conn.execute(delete_app).rowcount == 0:
+                raise AppNotFound(package_name)
+            for statement in delete_state:
+                conn.execute(statement)
+
+        await self._run(op, write=True)
+
+    async def user_packages(self, user_id: str) -> list[str]:
+        """The Apps the user has run or configured (a row in user_apps), sorted."""
+        uid = validation.user_id(user_id)
+        query = (
+            select(user_apps.c.package_name)
+            .where(user_apps.c.user_id == uid)
+            .order_by(user_apps.c.package_name)
+        )
+
+        def op(conn: Connection) -> list[str]:
+            return list(conn.execute(query).scalars())
+
+        return await self._run(op)
 
     async def key_versions(self, package_names: Sequence[str]) -> dict[str, int]:
         """The current key version of each of these Apps (absent ones are left out): one
@@ -462,4 +541,6 @@ def _app_record(row: Row[Any]) -> AppRecord:
         settings_schema=tuple(json.loads(row.settings_schema)),
         api_key_hash=row.api_key_hash,
         key_version=row.key_version,
+        tools=tuple(json.loads(row.tools)),
+        webview_url=row.webview_url,
     )

@@ -72,15 +72,160 @@ def permissions(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(result)
 
 
+# Bounds on what a developer registers: the schema and the tools travel in every
+# tpa_connection_ack and every listing, so a runaway registration cannot grow them.
+MAX_SETTINGS = 200
+MAX_TOOLS = 64
+MAX_DEFINITIONS_BYTES = 64 * 1024
+MAX_TEXT = 200
+SETTING_TYPES = (
+    "toggle",
+    "text",
+    "select",
+    "slider",
+    "group",
+    "text_no_save_button",
+    "select_with_search",
+    "multiselect",
+    "titleValue",
+    "numeric_input",
+    "time_picker",
+)
+_TOOL_PARAMETER_TYPES = ("string", "number", "boolean")
+
+
+def _bounded_list(values: Any, field: str, limit: int) -> list[Any]:
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Sequence):
+        raise StoreError(f"{field} must be a list of JSON objects", field)
+    if len(values) > limit:
+        raise StoreError(f"{field} has {len(values)} entries; at most {limit} are allowed", field)
+    return list(values)
+
+
+def _bounded_json(value: Any, field: str) -> None:
+    size = len(to_json(value, field))
+    if size > MAX_DEFINITIONS_BYTES:
+        raise StoreError(
+            f"{field} is {size} bytes; at most {MAX_DEFINITIONS_BYTES} are allowed", field
+        )
+
+
+def _short_text(value: Any, field: str, required: bool = True) -> None:
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise StoreError(f"{field} must be a non-empty string", field)
+    if len(value) > MAX_TEXT:
+        raise StoreError(f"{field} is longer than {MAX_TEXT} characters", field)
+
+
 def settings_schema(values: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
-    """A list of setting definitions (JSON objects)."""
+    """A list of setting definitions (the SDK's AppSetting objects): a known `type`, a
+    unique `key` on every setting but groups and titleValue rows, options as {label, value},
+    numeric min <= max (sliders need both); bounded in count and size."""
     result = []
-    for item in values:
+    keys: set[str] = set()
+    for index, item in enumerate(_bounded_list(values, "settings", MAX_SETTINGS)):
+        where = f"settings[{index}]"
         if not isinstance(item, Mapping):
-            raise StoreError("settings_schema must be a list of JSON objects", "settings_schema")
+            raise StoreError(f"{where} must be a JSON object", where)
+        kind = item.get("type")
+        if kind not in SETTING_TYPES:
+            raise StoreError(
+                f"{where}.type must be one of {', '.join(SETTING_TYPES)}", f"{where}.type"
+            )
+        if kind not in ("group", "titleValue"):
+            key = item.get("key")
+            _short_text(key, f"{where}.key")
+            if key in keys:
+                raise StoreError(f"{where}.key '{key}' is used by another setting", f"{where}.key")
+            keys.add(key)
+        options = item.get("options")
+        if options is not None:
+            if not isinstance(options, list):
+                raise StoreError(
+                    f"{where}.options must be a list of {{label, value}}", f"{where}.options"
+                )
+            for o_index, option in enumerate(options):
+                if not isinstance(option, Mapping) or "value" not in option:
+                    raise StoreError(
+                        f"{where}.options[{o_index}] must be {{label, value}}", f"{where}.options"
+                    )
+        for bound in ("min", "max"):
+            if bound in item and not _is_number(item[bound]):
+                raise StoreError(f"{where}.{bound} must be a number", f"{where}.{bound}")
+        if kind == "slider" and not (_is_number(item.get("min")) and _is_number(item.get("max"))):
+            raise StoreError(f"{where} (a slider) needs numeric min and max", where)
+        if (
+            _is_number(item.get("min"))
+            and _is_number(item.get("max"))
+            and item["min"] > item["max"]
+        ):
+            raise StoreError(f"{where}.min must not be greater than its max", f"{where}.min")
         result.append(dict(item))
-    to_json(result, "settings_schema")
+    _bounded_json(result, "settings")
     return tuple(result)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def tools(values: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """A list of tool definitions (the SDK's ToolSchema: `id`, `description`,
+    `activationPhrases`?, `parameters`? of {type, description, enum?, required?});
+    ids unique; bounded in count and size."""
+    result = []
+    ids: set[str] = set()
+    for index, item in enumerate(_bounded_list(values, "tools", MAX_TOOLS)):
+        where = f"tools[{index}]"
+        if not isinstance(item, Mapping):
+            raise StoreError(f"{where} must be a JSON object", where)
+        _short_text(item.get("id"), f"{where}.id")
+        if item["id"] in ids:
+            raise StoreError(f"{where}.id '{item['id']}' is used by another tool", f"{where}.id")
+        ids.add(item["id"])
+        if not isinstance(item.get("description", ""), str):
+            raise StoreError(f"{where}.description must be a string", f"{where}.description")
+        phrases = item.get("activationPhrases", [])
+        if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases):
+            raise StoreError(
+                f"{where}.activationPhrases must be a list of strings", f"{where}.activationPhrases"
+            )
+        parameters = item.get("parameters", {})
+        if not isinstance(parameters, Mapping):
+            raise StoreError(
+                f"{where}.parameters must be an object of parameter definitions",
+                f"{where}.parameters",
+            )
+        for name, spec in parameters.items():
+            there = f"{where}.parameters.{name}"
+            if not isinstance(spec, Mapping) or spec.get("type") not in _TOOL_PARAMETER_TYPES:
+                raise StoreError(
+                    f"{there}.type must be one of {', '.join(_TOOL_PARAMETER_TYPES)}",
+                    f"{there}.type",
+                )
+            enum = spec.get("enum")
+            if enum is not None and (
+                not isinstance(enum, list) or not all(isinstance(e, str) for e in enum)
+            ):
+                raise StoreError(f"{there}.enum must be a list of strings", f"{there}.enum")
+        result.append(dict(item))
+    _bounded_json(result, "tools")
+    return tuple(result)
+
+
+def webview_url(value: str | None) -> str:
+    """ "" (no web page) or an http(s) URL with a host."""
+    if value is None or value == "":
+        return ""
+    text = value.strip() if isinstance(value, str) else ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(text) > 2048:
+        raise StoreError(
+            f"webviewURL '{value}' is invalid: it must be an http:// or https:// URL", "webviewURL"
+        )
+    return text
 
 
 def user_id(value: str) -> str:

@@ -13,6 +13,19 @@
 //                   (an App saving its transcript), so answers to the cleanup can still arrive
 //   STOP_DELAY_MS   wait this long in onStop before cleaning up (an App flushing its state), so
 //                   the session is still open while the stop is in flight
+//   STORAGE_PROBE   "1": in onSession, read "visits" from session.simpleStorage, store it + 1,
+//                   flush, and report {"event":"storage",...}
+//   WEBVIEW_ROUTE   "1": serve GET /webview behind the SDK's own auth middleware (AppServer
+//                   installs createAuthMiddleware), answering {"authUserId": ...}
+//   APP_COMMS       "1": report App-to-App messages ({"event":"app_message",...}) and act on
+//                   button presses: buttonId "broadcast", "direct:<userId>", "discover",
+//                   "join:<room>", "room:<room>" (a broadcast naming the room is not possible
+//                   with the SDK: broadcastToAppUsers ignores its roomId)
+//   SETTINGS_WATCH  comma-separated setting keys: in onSession, report the settings the App got
+//                   and register session.settings.onValueChange for each key
+//   SETTINGS_FETCH  "1": in onSession, call session.settings.fetch() (GET /appsettings/user/...)
+//   TOOL_ECHO       "1": answer AI tool calls (AppServer.onToolCall): toolId "fail" throws,
+//                   "slow" waits TOOL_SLOW_MS first; others reply "echo <toolId> <params>"
 //   LOCATION_STREAM  in onSession: session.location.subscribeToStream({accuracy: this}, ...)
 //   LOCATION_POLL    in onSession: session.location.getLatestLocation({accuracy: this})
 //   RTMP_URL         in onSession: session.camera.onStreamStatus(...) then startStream({rtmpUrl})
@@ -34,6 +47,15 @@
 //   {"event":"stop","sessionId":...,"userId":...,"reason":...}
 //   {"event":"cleanup","sessionId":...,"removed":N}               (ONSTOP_CLEANUP only)
 //   {"event":"stop_done","sessionId":...}                         (ONSTOP_CLEANUP/STOP_DELAY_MS only)
+//   {"event":"storage","sessionId":...,"before":...,"after":...,"keys":[...]}  (STORAGE_PROBE)
+//   {"event":"app_message","sessionId":...,"message":{...}}       (APP_COMMS; also app_user_joined)
+//   {"event":"direct_result","sessionId":...,"target":...,"ok":bool}          (APP_COMMS)
+//   {"event":"discovered","sessionId":...,"result":{...}}                     (APP_COMMS)
+//   {"event":"settings","sessionId":...,"settings":[...]}           (SETTINGS_WATCH only)
+//   {"event":"setting_change","sessionId":...,"userId":...,"key":...,"newValue":...,"oldValue":...}
+//   {"event":"settings_fetched","sessionId":...,"settings":[...]}   (SETTINGS_FETCH only)
+//   {"event":"settings_fetch_failed","sessionId":...,"error":{...}}
+//   {"event":"tool_call","toolId":...,"toolParameters":...,"userId":...,"hasSession":bool}
 //   {"event":"location","sessionId":...,"data":{...}}             (LOCATION_STREAM)
 //   {"event":"location_poll","sessionId":...,"data":{...}}        (LOCATION_POLL, resolved)
 //   {"event":"location_poll_error","sessionId":...,"error":{...}} (LOCATION_POLL, rejected)
@@ -92,6 +114,55 @@ const DASHBOARD_TEXT = process.env.DASHBOARD_TEXT || "";
 const ONSTOP_CLEANUP = process.env.ONSTOP_CLEANUP === "1";
 const ONSTOP_SETTLE_MS = Number.parseInt(process.env.ONSTOP_SETTLE_MS || "0", 10) || 0;
 const STOP_DELAY_MS = Number.parseInt(process.env.STOP_DELAY_MS || "0", 10) || 0;
+const STORAGE_PROBE = process.env.STORAGE_PROBE === "1";
+const WEBVIEW_ROUTE = process.env.WEBVIEW_ROUTE === "1";
+const APP_COMMS = process.env.APP_COMMS === "1";
+
+// The cloud's HTTP base, derived from the WebSocket URL the session_request named, as the
+// SDK's own SimpleStorage does.
+function httpBase(session) {
+  return (session.getServerUrl() || "").replace(/\/app-ws$/, "").replace(/^ws/, "http");
+}
+
+async function storageProbe(session, sessionId) {
+  try {
+    const before = await session.simpleStorage.get("visits");
+    const after = String(Number(before || "0") + 1);
+    await session.simpleStorage.set("visits", after);
+    await session.simpleStorage.flush();
+    emit("storage", { sessionId, before: before ?? null, after, keys: await session.simpleStorage.keys() });
+  } catch (err) {
+    emit("storage_error", { sessionId, error: describeError(err) });
+  }
+}
+
+function appComms(session, sessionId) {
+  session.onAppMessage((message) => emit("app_message", { sessionId, message }));
+  session.onAppUserJoined((message) => emit("app_user_joined", { sessionId, message }));
+  session.events.onButtonPress(async (data) => {
+    const id = String(data.buttonId || "");
+    try {
+      if (id === "broadcast") {
+        await session.broadcastToAppUsers({ text: "hello from " + session.userId });
+      } else if (id.startsWith("direct:")) {
+        const target = id.slice("direct:".length);
+        const ok = await session.sendDirectMessage(target, { text: "just for " + target });
+        emit("direct_result", { sessionId, target, ok });
+      } else if (id === "discover") {
+        const result = await session.discoverAppUsers(httpBase(session));
+        emit("discovered", { sessionId, result });
+      } else if (id.startsWith("join:")) {
+        await session.joinAppRoom(id.slice("join:".length));
+      }
+    } catch (err) {
+      emit("app_comms_error", { sessionId, button: id, error: describeError(err) });
+    }
+  });
+}
+const SETTINGS_WATCH = (process.env.SETTINGS_WATCH || "").split(",").filter(Boolean);
+const SETTINGS_FETCH = process.env.SETTINGS_FETCH === "1";
+const TOOL_ECHO = process.env.TOOL_ECHO === "1";
+const TOOL_SLOW_MS = Number.parseInt(process.env.TOOL_SLOW_MS || "0", 10) || 0;
 const LOCATION_STREAM = process.env.LOCATION_STREAM || "";
 const LOCATION_POLL = process.env.LOCATION_POLL || "";
 const RTMP_URL = process.env.RTMP_URL || "";
@@ -133,8 +204,27 @@ class ConformanceApp extends AppServer {
     });
     if (ONSTOP_CLEANUP) handlerCleanups.set(sessionId, [offTranscription, offButton]);
 
+    if (APP_COMMS) appComms(session, sessionId);
+    if (SETTINGS_WATCH.length > 0) {
+      emit("settings", { sessionId, settings: session.settings.getAll() });
+      for (const key of SETTINGS_WATCH) {
+        session.settings.onValueChange(key, (newValue, oldValue) => {
+          emit("setting_change", { sessionId, userId, key, newValue, oldValue });
+        });
+      }
+    }
+    if (SETTINGS_FETCH) {
+      try {
+        const settings = await session.settings.fetch();
+        emit("settings_fetched", { sessionId, settings });
+      } catch (err) {
+        emit("settings_fetch_failed", { sessionId, error: describeError(err) });
+      }
+    }
+
     session.layouts.showTextWall("SDK app ready");
     if (DASHBOARD_TEXT) session.dashboard.content.writeToMain(DASHBOARD_TEXT);
+    if (STORAGE_PROBE) await storageProbe(session, sessionId);
     this.useHardware(session, sessionId);
   }
 
@@ -189,6 +279,17 @@ class ConformanceApp extends AppServer {
     await super.onStop(sessionId, userId, reason);
     if (ONSTOP_CLEANUP || STOP_DELAY_MS > 0) emit("stop_done", { sessionId });
   }
+
+  async onToolCall(toolCall) {
+    if (!TOOL_ECHO) return super.onToolCall(toolCall);
+    const { toolId, toolParameters, userId } = toolCall;
+    emit("tool_call", { toolId, toolParameters, userId, hasSession: toolCall.activeSession != null });
+    if (toolId === "fail") throw new Error("the tool failed on purpose");
+    if (toolId === "slow" && TOOL_SLOW_MS > 0) {
+      await new Promise((resolve) => setTimeout(resolve, TOOL_SLOW_MS));
+    }
+    return `echo ${toolId} ${JSON.stringify(toolParameters || {})}`;
+  }
 }
 
 process.on("uncaughtException", (err) => {
@@ -205,6 +306,14 @@ const app = new ConformanceApp({
   apiKey: API_KEY,
   port: PORT,
 });
+
+if (WEBVIEW_ROUTE) {
+  // An ordinary webview page: AppServer already put createAuthMiddleware in front of every
+  // route, so req.authUserId is set when the phone's query parameters (or a cookie) check out.
+  app.getExpressApp().get("/webview", (req, res) => {
+    res.json({ authUserId: req.authUserId ?? null });
+  });
+}
 
 // The SDK's constructor already installed SIGTERM/SIGINT handlers (they run before this one):
 // AppServer.stop() closes every session without ownership_release, then process.exit(0), which
