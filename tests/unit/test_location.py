@@ -178,3 +178,13 @@ def test_a_bad_poll_is_refused_naming_the_field(msg, field):
     rig.app_says(asker, type="location_poll_request", **msg)
     [error] = asker.messages("tpa_connection_error")
     assert (error["code"], error["field"]) == ("INVALID_FIELD", field)
+
+
+def test_a_wildcard_app_with_the_permission_gets_fixes_and_counts_for_the_tier():
+    rig = Rig()
+    wild = rig.app("com.wild", "LOCATION")
+    rig.subscribe(wild, "*")
+    assert rig.tiers() == ["standard"]
+    rig.phone(type="location_update", lat=1.0, lng=2.0)
+    [fix] = wild.messages("data_stream")
+    assert fix["streamType"] == "location_update"

@@ -153,3 +153,16 @@ def test_the_source_language_is_recognised_for_a_translation():
         app, json.dumps({"type": "subscription_update", "subscriptions": [STREAM]})
     )
     assert wanted[-1] == {"transcription:es-ES"}
+
+
+def test_all_sources_translate_every_language_but_the_target():
+    translator = HeldTranslator()
+    rig = translating_rig(translator)
+    app = rig.app("com.a", "MICROPHONE")
+    rig.subscribe(app, "translation:all-to-en-US")
+    speak(rig, "bonjour", language="fr-FR")
+    speak(rig, "hello", language="en-US")  # already the target: not sent
+    assert [(w[0], w[1]) for w in translator.waiting] == [("bonjour", "fr-FR")]
+    translator.answer(0)
+    [data] = [m["data"] for m in app.messages("data_stream")]
+    assert data["transcribeLanguage"] == "fr-FR" and data["text"] == "BONJOUR [en-US]"
