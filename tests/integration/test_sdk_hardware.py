@@ -44,9 +44,10 @@ async def test_python_sdk_location_stream_and_translation_with_the_simulator(ser
     assert (polled[0].lat, polled[0].lng) == (52.52, 13.405)
     await sim.wait_for_screen(lambda s: "location tier: high" in s)  # the rate is sent
     await sim.wait_for_screen(lambda s: f"RTMP start requested by {PACKAGE}: {URL}" in s)
+    # the new stream subscriber got the (fresh) last fix at once, then the next one
     typed.type("location 1.5 2.5")
-    await until(lambda: bool(fixes))
-    assert (fixes[0].lat, fixes[0].lng) == (1.5, 2.5)
+    await until(lambda: len(fixes) == 2)
+    assert [(f.lat, f.lng) for f in fixes] == [(52.52, 13.405), (1.5, 2.5)]
     typed.type("rtmp streaming")
     await sim.wait_for_screen(lambda s: "RTMP stop requested" in s)
     await until(lambda: statuses[-1:] == ["stopped"])

@@ -188,3 +188,19 @@ def test_a_wildcard_app_with_the_permission_gets_fixes_and_counts_for_the_tier()
     rig.phone(type="location_update", lat=1.0, lng=2.0)
     [fix] = wild.messages("data_stream")
     assert fix["streamType"] == "location_update"
+
+
+def test_a_new_subscriber_gets_the_last_fix_at_once_if_it_is_fresh():
+    rig = Rig()
+    early = rig.app("com.early", "LOCATION")
+    rig.subscribe(early, "location_update")
+    rig.phone(type="location_update", lat=5.0, lng=6.0)
+    late = rig.app("com.late", "LOCATION")
+    rig.subscribe(late, "location_update")
+    [replayed] = late.messages("data_stream")
+    assert (replayed["data"]["lat"], replayed["data"]["lng"]) == (5.0, 6.0)
+    assert len(early.messages("data_stream")) == 1  # not again for the one already there
+    rig.clock.advance(31)  # older than `standard` allows
+    stale = rig.app("com.stale", "LOCATION")
+    rig.subscribe(stale, "location_update")
+    assert stale.messages("data_stream") == []

@@ -12,6 +12,8 @@ Rules, in order:
   wildcard rule); subscription changes settle for `subscription_mic_debounce` first (an
   SDK poll subscribes and unsubscribes around its question). When nobody needs it any
   more, the phone is told `IDLE_TIER`. A reconnected phone hears the current tier;
+- an App that newly subscribes gets the last fix at once, as the reference does, if it is
+  younger than its tier's `MAX_AGE` (an old position is worse than waiting for the next);
 - `location_poll_request` (SDK `getLatestLocation`) needs LOCATION; it is answered at once
   from a fix younger than `MAX_AGE[accuracy]`, else the phone is asked
   (`request_single_location` with the accuracy and the App's `correlationId`) and the
@@ -53,6 +55,7 @@ class LocationControl(SessionPart):
         self.last_fix: dict[str, Any] | None = None
         self.last_fix_at = 0.0
         self.sent_tier: str | None = None
+        self._subscribers: set[str] = set()
         self._timer: TimerHandle | None = None
         self.glasses_handlers = {"location_update": self.fix}
         self.app_handlers = {"location_poll_request": self.poll}
@@ -82,6 +85,7 @@ class LocationControl(SessionPart):
 
     def _recompute(self) -> None:
         self._timer = None
+        self._greet_new_subscribers()
         tier = self.desired_tier()
         if tier is None:
             if self.sent_tier is None or self.sent_tier == wire.IDLE_TIER:
@@ -90,6 +94,24 @@ class LocationControl(SessionPart):
         if tier != self.sent_tier:
             self.sent_tier = tier
             self.ctx.send_to_glasses(wire.set_location_tier(tier, self.ctx.timestamp()))
+
+    def _greet_new_subscribers(self) -> None:
+        subs = self.router.subscriptions
+        now = {p for key in STREAMS for p, _raw in subs.recipients(key)}
+        new, self._subscribers = now - self._subscribers, now
+        if self.last_fix is None or not new:
+            return
+        age = self.ctx.clock.now() - self.last_fix_at
+        ts = self.ctx.timestamp()
+        for package_name in new:
+            slot = self.router.slots.get(package_name)
+            for sub in subs.of(package_name):
+                fresh = age <= wire.MAX_AGE[sub.rate or wire.DEFAULT_TIER]
+                if sub.key in STREAMS and fresh and slot is not None and slot.live:
+                    data = wire.fix_data(self.last_fix, ts)
+                    slot.conn.send_text(  # type: ignore[union-attr]
+                        data_stream_frame(slot.prefix(sub.raw), data, ts)
+                    )
 
     def glasses_attached(self) -> None:
         if self.sent_tier is not None:
