@@ -24,7 +24,7 @@ class AppMessages:
         self.lifecycle = lifecycle
         self.router = router
         self.display = display
-        # App message types answered by parts of the session (core.hardware registers them).
+        # App message types answered by parts of the session (core.stream_parts registers them).
         self.handlers: dict[str, AppHandler] = {}
 
     def text(self, conn: Connection, text: str) -> None:

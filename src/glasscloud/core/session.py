@@ -20,13 +20,13 @@ from glasscloud.core.context import SessionContext, SessionServices
 from glasscloud.core.defaults import DEFAULT_CAPABILITIES, DEFAULT_SYSTEM_SETTINGS
 from glasscloud.core.device_state import DEVICE_MESSAGES, DeviceReports
 from glasscloud.core.display import DisplayContext
-from glasscloud.core.hardware import SessionHardware
 from glasscloud.core.lifecycle import AppLifecycle
 from glasscloud.core.microphone import MicrophoneControl
 from glasscloud.core.ports import Connection, StartResult
 from glasscloud.core.records import AppRecord
 from glasscloud.core.resume_state import ResumeStateWriter
 from glasscloud.core.router import Router
+from glasscloud.core.stream_parts import StreamParts
 from glasscloud.protocol import glasses as glasses_wire
 from glasscloud.protocol.close_codes import CloseCode
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
@@ -79,8 +79,8 @@ class UserSession:
         self.lifecycle = AppLifecycle(self.ctx, slots, self.router, self.display)
         self.app_messages = AppMessages(self.ctx, self.lifecycle, self.router, self.display)
         self._mic = MicrophoneControl(self.ctx, self.router, self.lifecycle)
-        self.hardware = SessionHardware(self.ctx, self.router, self.app_messages)
-        self.hardware.glasses_connected = lambda: self.glasses is not None
+        self.streams = StreamParts(self.ctx, self.router, self.app_messages)
+        self.streams.glasses_connected = lambda: self.glasses is not None
         self.subscriptions = self.router.subscriptions
         self.apps = self.lifecycle.slots
         self.device = DeviceReports(self.ctx, slots)
@@ -155,7 +155,7 @@ class UserSession:
             glasses_wire.connection_ack(self.user_id, self.snapshot(), self.ctx.timestamp())
         )
         self._mic.glasses_attached()
-        self.hardware.glasses_attached()
+        self.streams.glasses_attached()
         self.lifecycle.on_glasses_attached()
         self.display.glasses_connected()
 
@@ -168,7 +168,7 @@ class UserSession:
         self.lifecycle.on_glasses_detached()
         self.router.transcription.glasses_disconnected()
         self.router.requests.drop_all("glasses_gone")  # no answer can come now
-        self.hardware.glasses_gone()
+        self.streams.glasses_gone()
         self.log.info(
             "glasses disconnected; grace period %.0f s", self.services.timings.glasses_grace
         )

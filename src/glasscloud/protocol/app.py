@@ -41,7 +41,7 @@ LAYOUT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 # App message types decoded without field rules here: answered with NOT_SUPPORTED unless a
-# session part validates and answers them (core/hardware.py: location, streaming).
+# session part validates and answers them (core/stream_parts.py: location, streaming).
 KNOWN_UNSUPPORTED = frozenset(
     {
         "audio_play_request",

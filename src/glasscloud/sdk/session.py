@@ -28,8 +28,8 @@ from glasscloud.sdk.errors import (
     StreamPermissionError,
 )
 from glasscloud.sdk.events import EventManager
-from glasscloud.sdk.hardware import Camera, LocationManager
 from glasscloud.sdk.layouts import Layouts
+from glasscloud.sdk.location_camera import Camera, LocationManager
 from glasscloud.sdk.reconnect import ReconnectPolicy
 from glasscloud.sdk.registry import Dispatcher, Registration
 from glasscloud.sdk.settings import Settings

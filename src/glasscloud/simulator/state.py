@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from glasscloud.simulator.hardware import TYPES as PHONE_COMMANDS
-from glasscloud.simulator.hardware import PhoneHardware
+from glasscloud.simulator.location_rtmp import TYPES as PHONE_COMMANDS
+from glasscloud.simulator.location_rtmp import PhoneHardware
 
 VIEWS = ("main", "dashboard")
 MAX_NOTICES = 3

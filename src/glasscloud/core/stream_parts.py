@@ -20,7 +20,7 @@ from glasscloud.core.translation import TranslationHub
 from glasscloud.protocol.errors import ProtocolError
 
 
-class SessionHardware:
+class StreamParts:
     def __init__(self, ctx: SessionContext, router: Router, app_messages: AppMessages) -> None:
         # Set by the session: whether the user's glasses are connected now.
         self.glasses_connected: Callable[[], bool] = lambda: False
