@@ -43,8 +43,6 @@ class SessionModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.effects = RecordingEffects()
-        self.answered = 0  # start webhooks answered so far
-        self.stops_done = 0
         self.stopped_by_user: set[str] = set()
         self.seen_slots: list[AppSlot] = []
         self._new_process(resumable=False)
@@ -60,6 +58,9 @@ class SessionModel(RuleBasedStateMachine):
         self.glasses: RecordingConnection | None = None
         self.app_conns: dict[str, RecordingConnection] = {}
         self.seen_slots = []
+        # A process that died answers nothing more: only this process's webhooks get answers.
+        self.answered = len(self.effects.starts)
+        self.stops_done = len(self.effects.stops)
 
     @property
     def session(self) -> UserSession | None:

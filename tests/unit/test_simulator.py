@@ -294,3 +294,40 @@ def test_setting_command_is_a_rest_request_not_a_frame():
     assert parse_command("setting com.x.app on true", "t", 0).request["value"] is True
     with pytest.raises(CommandError, match="usage: setting"):
         parse_command("setting com.x.app size", "t", 0)
+
+
+def test_location_and_rtmp_commands_answer_the_clouds_requests():
+    state = GlassesState()
+    request = {"type": "request_single_location", "accuracy": "high", "correlationId": "poll_1"}
+    assert state.apply(request, 0.0)
+    assert "location requested (high)" in state.notices[-1].text
+    fix = parse_command("location 52.52 13.405 8", TS, 0)
+    assert fix.frames[0] == {
+        "type": "location_update",
+        "lat": 52.52,
+        "lng": 13.405,
+        "accuracy": 8.0,
+        "timestamp": TS,
+    }
+    assert state.phone.location(fix.frames[0])["correlationId"] == "poll_1"
+    assert "correlationId" not in state.phone.location(fix.frames[0])  # answered once
+    start = {
+        "type": "start_rtmp_stream",
+        "appId": "com.cam",
+        "rtmpUrl": "rtmp://h/l",
+        "streamId": "s1",
+    }
+    assert state.apply(start, 0.0) and "RTMP start requested by com.cam" in state.notices[-1].text
+    status = parse_command("rtmp streaming", TS, 0).frames[0]
+    assert state.phone.rtmp_status(status)["streamId"] == "s1"
+    state.apply({"type": "keep_rtmp_stream_alive", "streamId": "s1", "ackId": "a1"}, 0.0)
+    assert state.phone.outbox == [{"type": "keep_alive_ack", "streamId": "s1", "ackId": "a1"}]
+    assert state.apply({"type": "stop_rtmp_stream", "streamId": "s1"}, 0.0)
+    assert "RTMP stop requested" in state.notices[-1].text
+
+
+@pytest.mark.parametrize("line", ["location", "location 91 0", "location a b", "rtmp"])
+def test_bad_location_and_rtmp_commands_say_what_to_type(line):
+    with pytest.raises(CommandError) as info:
+        parse_command(line, TS, 0)
+    assert "usage" in str(info.value)

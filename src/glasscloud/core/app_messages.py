@@ -11,6 +11,7 @@ from glasscloud.core.context import SessionContext
 from glasscloud.core.display import DASHBOARD_MESSAGES, Display
 from glasscloud.core.hardware import Hardware
 from glasscloud.core.lifecycle import AppLifecycle
+from glasscloud.core.parts import AppHandler
 from glasscloud.core.ports import Connection
 from glasscloud.core.router import Router
 from glasscloud.protocol import app as app_wire
@@ -30,6 +31,8 @@ class AppMessages:
         self.hardware = Hardware(
             ctx, lifecycle.slots, router.requests, lambda: lifecycle.glasses_attached
         )
+        # App message types answered by parts of the session (core.stream_parts registers them).
+        self.handlers: dict[str, AppHandler] = {}
 
     def text(self, conn: Connection, text: str) -> None:
         """One text frame from a bound App socket: it acts as the App of that socket only."""
@@ -77,6 +80,8 @@ class AppMessages:
             # To other users' sessions of the same App: the rule is core/app_comms.py.
             sender = Member(self.ctx.user_id, slot.app_session_id, conn)
             error = self.ctx.services.app_comms.handle(sender, slot.package_name, kind, msg.obj)
+        elif kind in self.handlers:
+            error = self.handlers[kind](slot, msg.obj)
         elif kind == "tpa_connection_init":
             error = ProtocolError(
                 ErrorCode.ALREADY_AUTHENTICATED,

@@ -23,6 +23,7 @@ from glasscloud.core.metrics import Metrics
 from glasscloud.core.ports import SessionEffects
 from glasscloud.core.timings import Timings
 from glasscloud.core.transcription import NoTranscription, TranscriptionFactory
+from glasscloud.core.translation import Translator
 from glasscloud.protocol import app as app_wire
 from glasscloud.protocol.errors import ProtocolError
 from glasscloud.protocol.jsonio import iso_timestamp
@@ -48,6 +49,7 @@ class SessionServices:
     # the SessionRegistry, which knows the sessions.
     app_comms: Any = None
     hardware: Any = None  # core.hardware.HardwareServices (None: no TTS URL, no photo POSTs)
+    translator: Translator | None = None  # None: no translation provider
 
     def __post_init__(self) -> None:
         if self.transcription_factory is None:

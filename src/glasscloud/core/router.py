@@ -23,6 +23,7 @@ from typing import Any
 
 from glasscloud.core.apps import AppSlot
 from glasscloud.core.context import SessionContext
+from glasscloud.core.parts import GlassesHandler, SessionPart
 from glasscloud.core.requests import PendingRequests
 from glasscloud.core.subscriptions import SubscriptionIndex
 from glasscloud.protocol import app as app_wire
@@ -61,6 +62,10 @@ class Router:
         self.subscriptions = SubscriptionIndex()
         # Requests Apps made of the glasses; an answer goes only to the App that asked.
         self.requests = PendingRequests(ctx.clock)
+        # Parts of the session hooked on routing (core.parts), and the glasses message types
+        # they handle instead of the router.
+        self.parts: list[SessionPart] = []
+        self.glasses_handlers: dict[str, GlassesHandler] = {}
         self._on_change = on_change
         self._wanted_languages: set[str] = set()
         factory = ctx.services.transcription_factory
@@ -74,6 +79,9 @@ class Router:
     def route_glasses_event(self, msg: GlassesMessage) -> None:
         """A validated glasses event that is a stream (not a control message)."""
         kind = msg.type
+        if (handler := self.glasses_handlers.get(kind)) is not None:
+            handler(msg)
+            return
         if is_response(kind):
             self._answer(msg)
             return
@@ -118,6 +126,8 @@ class Router:
         data_json = encode(data)
         self.deliver(transcription_key(data["transcribeLanguage"]), data_json)
         self.deliver("transcription:auto", data_json, wildcards=False)
+        for part in self.parts:
+            part.transcription(data)
 
     def report_transcription_problem(self, key: str, message: str) -> None:
         """A recogniser problem (failure, retry, unsupported language) told to every App
@@ -223,6 +233,9 @@ class Router:
                     }
                 )
                 continue
+            if refusal := next((r for p in self.parts if (r := p.refuse(slot, sub))), None):
+                malformed.append(refusal)
+                continue
             accepted.append(sub)
         if malformed:
             self.ctx.app_error(slot, _rejected_entries(malformed))
@@ -236,6 +249,8 @@ class Router:
         """The App is no longer running: it receives nothing until it subscribes again, and
         what it asked of the glasses ends."""
         self.requests.drop_app(package_name)
+        for part in self.parts:
+            part.app_removed(package_name)
         if self.subscriptions.remove(package_name):
             self.changed(broadcast=False)
 
@@ -245,6 +260,9 @@ class Router:
         wanted."""
         self._on_change(broadcast)
         wanted = {k for k in self.subscriptions.media_keys() if k.startswith("transcription:")}
+        for part in self.parts:
+            part.subscriptions_changed()
+            wanted |= part.wanted_languages()
         if wanted != self._wanted_languages:
             self._wanted_languages = wanted
             self.transcription.languages_changed(set(wanted))
@@ -274,6 +292,8 @@ class Router:
 
     def dispose(self) -> None:
         self.requests.drop_all("session_ended")
+        for part in self.parts:
+            part.dispose()
         self.subscriptions.clear()
         self.transcription.dispose()
 

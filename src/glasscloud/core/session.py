@@ -26,6 +26,7 @@ from glasscloud.core.ports import Connection, StartResult
 from glasscloud.core.records import AppRecord
 from glasscloud.core.resume_state import ResumeStateWriter
 from glasscloud.core.router import Router
+from glasscloud.core.stream_parts import StreamParts
 from glasscloud.protocol import glasses as glasses_wire
 from glasscloud.protocol.close_codes import CloseCode
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
@@ -79,6 +80,8 @@ class UserSession:
         self.lifecycle = AppLifecycle(self.ctx, slots, self.router, self.display)
         self.app_messages = AppMessages(self.ctx, self.lifecycle, self.router, self.display)
         self._mic = MicrophoneControl(self.ctx, self.router, self.lifecycle)
+        self.streams = StreamParts(self.ctx, self.router, self.app_messages)
+        self.streams.glasses_connected = lambda: self.glasses is not None
         self.subscriptions = self.router.subscriptions
         self.apps = self.lifecycle.slots
         self.device = DeviceReports(self.ctx, slots)
@@ -153,6 +156,7 @@ class UserSession:
             glasses_wire.connection_ack(self.user_id, self.snapshot(), self.ctx.timestamp())
         )
         self._mic.glasses_attached()
+        self.streams.glasses_attached()
         self.lifecycle.on_glasses_attached()
         self.display.glasses_connected()
 
@@ -165,6 +169,7 @@ class UserSession:
         self.lifecycle.on_glasses_detached()
         self.router.transcription.glasses_disconnected()
         self.router.requests.drop_all("glasses_gone")  # no answer can come now
+        self.streams.glasses_gone()
         self.log.info(
             "glasses disconnected; grace period %.0f s", self.services.timings.glasses_grace
         )
@@ -196,7 +201,7 @@ class UserSession:
             self.device.report(kind, msg.obj)
         if kind in GLASSES_HARDWARE_ANSWERS and self.app_messages.hardware.glasses_message(msg):
             return
-        if kind not in CONTROL_TYPES:
+        if kind not in CONTROL_TYPES or kind in self.router.glasses_handlers:
             if kind == "head_position":
                 self.display.head_position(msg.obj["position"])
             elif kind == "calendar_event":

@@ -23,7 +23,7 @@ class SubscriptionIndex:
             unique.setdefault(sub.raw, sub)
         new = tuple(unique.values())
         old = self._by_app.get(package_name, ())
-        if {s.raw for s in old} == {s.raw for s in new}:
+        if {(s.raw, s.rate) for s in old} == {(s.raw, s.rate) for s in new}:
             return False
         self._drop(package_name)
         if new:

@@ -36,3 +36,7 @@ class Timings:
     display_lock_inactive: float = 2.0
     min_display_lifetime: float = 1.0
     missed_pings: int = 3
+    # location (core/location.py) and camera streaming (core/streaming.py)
+    location_poll_timeout: float = 10.0
+    rtmp_keepalive_interval: float = 15.0
+    rtmp_max_missed_acks: int = 3

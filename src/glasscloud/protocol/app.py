@@ -40,8 +40,10 @@ LAYOUT_FIELDS: dict[str, tuple[str, ...]] = {
     "clear_view": (),
 }
 
-# App message types this cloud knows but does not implement yet: answered with NOT_SUPPORTED.
-KNOWN_UNSUPPORTED = frozenset(
+# App message types decoded without field rules here: the session part that answers them
+# validates them (protocol/hardware.py for camera, audio, LED and Wi-Fi; core/stream_parts.py
+# for location and streaming).
+VALIDATED_BY_THEIR_PART = frozenset(
     {
         "audio_play_request",
         "audio_stop_request",
@@ -100,7 +102,7 @@ def decode_app_message(text: str) -> AppMessage:
     msg_type = obj["type"]
     rules = _RULES.get(msg_type)
     if rules is None:
-        if msg_type in KNOWN_UNSUPPORTED:
+        if msg_type in VALIDATED_BY_THEIR_PART:
             return AppMessage(msg_type, obj)
         raise ProtocolError(
             ErrorCode.UNKNOWN_MESSAGE_TYPE,

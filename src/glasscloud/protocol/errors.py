@@ -68,6 +68,11 @@ class ErrorCode(StrEnum):
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
     TTS_UNAVAILABLE = "TTS_UNAVAILABLE"
     HARDWARE_MISSING = "HARDWARE_MISSING"
+    # location, camera streaming, translation
+    LOCATION_UNAVAILABLE = "LOCATION_UNAVAILABLE"
+    STREAM_BUSY = "STREAM_BUSY"
+    MANAGED_STREAMING_UNAVAILABLE = "MANAGED_STREAMING_UNAVAILABLE"
+    TRANSLATION_UNAVAILABLE = "TRANSLATION_UNAVAILABLE"
 
 
 class ProtocolError(Exception):
@@ -165,6 +170,14 @@ HINTS: dict[ErrorCode, str] = {
     "espeak-ng or set GLASSCLOUD_TTS_PROVIDER to another synthesiser.",
     ErrorCode.HARDWARE_MISSING: "The user's glasses lack that hardware (see "
     "session.capabilities); check hasCamera before asking for a photo.",
+    ErrorCode.LOCATION_UNAVAILABLE: "The phone sent no position fix in time (or is not "
+    "connected); ask again later, or subscribe to the location stream.",
+    ErrorCode.STREAM_BUSY: "The glasses stream to one place at a time: wait for the App named "
+    "in the message to stop its stream.",
+    ErrorCode.MANAGED_STREAMING_UNAVAILABLE: "Use camera.startStream({ rtmpUrl }) with your own "
+    "RTMP server; managed streaming needs a media server this glasscloud does not have.",
+    ErrorCode.TRANSLATION_UNAVAILABLE: "Configure a translation provider "
+    "(GLASSCLOUD_TRANSLATION_PROVIDER; see README, Translation).",
 }
 
 # HTTP status of a refusal before the WebSocket upgrade.

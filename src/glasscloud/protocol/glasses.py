@@ -8,6 +8,8 @@ from typing import Any
 
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
 from glasscloud.protocol.jsonio import decode_object, encode
+from glasscloud.protocol.location import validate_update
+from glasscloud.protocol.streaming import validate_status
 from glasscloud.protocol.streams import DEFAULT_LANGUAGE, LANGUAGE_RE
 from glasscloud.protocol.validate import (
     BOOL,
@@ -62,6 +64,10 @@ _RULES: dict[str, Rules] = {
 }
 
 
+# Checks beyond field kinds, for types whose rules live in their own protocol module.
+_CHECKS = {"location_update": validate_update, "rtmp_stream_status": validate_status}
+
+
 @dataclass(frozen=True, slots=True)
 class GlassesMessage:
     """One decoded text frame. `text` is the frame as received, relayed verbatim as `data`."""
@@ -79,6 +85,8 @@ def decode_glasses_message(text: str) -> GlassesMessage:
         check_fields(msg_type, obj, rules)
     if msg_type in ("start_app", "stop_app"):
         check_package_name(obj["packageName"])
+    if (check := _CHECKS.get(msg_type)) is not None:
+        check(obj)
     if msg_type == "head_position" and obj["position"] not in ("up", "down"):
         raise ProtocolError(
             ErrorCode.INVALID_FIELD,

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
+from glasscloud.protocol.location import check_tier
 
 WILDCARDS = frozenset({"*", "all"})
 
@@ -144,6 +145,7 @@ class Subscription:
     raw: str
     key: str
     base: str
+    rate: str | None = None  # the location tier a `{"stream", "rate"}` entry asks for
 
     @property
     def is_wildcard(self) -> bool:
@@ -197,6 +199,10 @@ def parse_subscription(entry: Any, field: str = "subscriptions") -> Subscription
                 "A subscription object needs a string `stream`.",
                 f"{field}.stream",
             )
+        rate = entry.get("rate")
+        if rate is not None and stream in ("location_stream", "location_update"):
+            sub = parse_subscription(stream, field)
+            return Subscription(sub.raw, sub.key, sub.base, check_tier(rate, f"{field}.rate"))
         entry = stream
     if not isinstance(entry, str) or not entry:
         raise ProtocolError(

@@ -48,6 +48,8 @@ class EventManager:
         self._changed = on_subscriptions_changed
         self._streams: dict[str, list[tuple[Registration, Parser]]] = {}
         self._errors: list[Registration] = []
+        # stream -> the rate its subscription entry carries (`location_stream` tiers)
+        self.rates: dict[str, str] = {}
 
     # ---- bookkeeping -------------------------------------------------------------------
 
@@ -55,6 +57,13 @@ class EventManager:
     def subscriptions(self) -> list[str]:
         """The streams with at least one handler, in the order they were first registered."""
         return list(self._streams)
+
+    def entries(self) -> list[str | dict[str, str]]:
+        """`subscriptions` as sent: a stream with a rate as `{"stream", "rate"}`."""
+        return [
+            {"stream": s, "rate": self.rates[s]} if s in self.rates else s
+            for s in self._streams
+        ]
 
     def on(
         self, stream: str, handler: Callable[[Any], Any], parse: Parser = _identity

@@ -37,7 +37,10 @@ def connection_init(session_id: str, package_name: str, api_key: str, timestamp:
 
 
 def subscription_update(
-    package_name: str, subscriptions: Sequence[str], session_id: str, timestamp: str
+    package_name: str,
+    subscriptions: Sequence[str | dict[str, str]],
+    session_id: str,
+    timestamp: str,
 ) -> str:
     """The complete, replacing list of streams (never a delta)."""
     return encode(

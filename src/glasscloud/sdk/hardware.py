@@ -24,6 +24,7 @@ from aiohttp import web
 
 from glasscloud.protocol.jsonio import encode
 from glasscloud.sdk.errors import SdkError
+from glasscloud.sdk.location_camera import CameraStreams
 
 if TYPE_CHECKING:
     from glasscloud.sdk.session import AppSession
@@ -123,9 +124,11 @@ def _json(status: int, ok: bool, message: str, request_id: str | None = None) ->
     return web.json_response(body, status=status)
 
 
-class Camera:
+class Camera(CameraStreams):
+    """`session.camera`: photos (here) and RTMP streams (`CameraStreams`)."""
+
     def __init__(self, session: AppSession, photos: PhotoRequests) -> None:
-        self._session = session
+        super().__init__(session)
         self._photos = photos
 
     async def request_photo(

@@ -30,6 +30,7 @@ from glasscloud.sdk.errors import (
 from glasscloud.sdk.events import EventManager
 from glasscloud.sdk.hardware import Audio, Camera, Led, PhotoRequests, attach, wifi_setup_frame
 from glasscloud.sdk.layouts import Layouts
+from glasscloud.sdk.location_camera import LocationManager
 from glasscloud.sdk.reconnect import ReconnectPolicy
 from glasscloud.sdk.registry import Dispatcher, Registration
 from glasscloud.sdk.settings import Settings
@@ -86,6 +87,7 @@ class AppSession:
         self.audio: Audio
         self.led: Led
         self._hardware_answer = attach(self, photos)  # sets camera, audio, led
+        self.location = LocationManager(self)
         self.capabilities: dict[str, Any] | None = None
         self.device_state: dict[str, Any] = {}
         self.storage = SimpleStorage(http, http_base(ws_url), package_name, api_key, user_id)
@@ -179,7 +181,7 @@ class AppSession:
             return
         self._conn.send(
             frames.subscription_update(
-                self.package_name, self.events.subscriptions, self.session_id, self._timestamp()
+                self.package_name, self.events.entries(), self.session_id, self._timestamp()
             )
         )
 
@@ -249,6 +251,8 @@ class AppSession:
                 self.events.dispatch(stream, frame.get("data"))
         elif kind in ERROR_TYPES:
             self._report(CloudError.from_frame(frame))
+        elif kind == "rtmp_stream_status":
+            self.camera.apply_status(frame)
         elif kind == "permission_error":
             self._report(StreamPermissionError.from_frame(frame))
         elif kind == "settings_update":

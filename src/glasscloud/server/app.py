@@ -51,6 +51,7 @@ from glasscloud.server.photo_upload import PhotoErrorPoster
 from glasscloud.server.request_context import SERVER_KEY
 from glasscloud.server.revocation import KeyRevocations
 from glasscloud.store.store import Store
+from glasscloud.translation.registry import build_translator
 from glasscloud.tts.registry import build_synthesizer
 
 log = logging.getLogger("glasscloud.server")
@@ -75,6 +76,9 @@ class GlasscloudServer:
         self.asr_backend = build_backend(
             config.asr_provider, dict(config.asr_options), config.asr_workers
         )
+        self.translator = build_translator(
+            config.translation_provider, dict(config.translation_options)
+        )
         self.registry = SessionRegistry(
             SessionServices(
                 LoopClock(),
@@ -86,6 +90,7 @@ class GlasscloudServer:
                 ),
                 transcription_factory=hub_factory(self.asr_backend, LoopClock()),
                 hardware=HardwareServices(self.photo_errors.post, tts_urls.rewrite),
+                translator=self.translator,
             )
         )
         self.connections: set[WsConnection] = set()
@@ -240,6 +245,8 @@ class GlasscloudServer:
         await self.photo_errors.close()
         if self.asr_backend is not None:
             self.asr_backend.close()
+        if self.translator is not None:
+            await self.translator.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

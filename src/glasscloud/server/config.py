@@ -47,6 +47,10 @@ class ServerConfig:
     asr_provider: str = "phone"
     asr_options: tuple[tuple[str, str], ...] = ()
     asr_workers: int = 0
+    # Translation (README, Translation): a provider name or package.module:Class ("none":
+    # translation subscriptions are refused), and its options (GLASSCLOUD_TRANSLATION_<NAME>_<KEY>).
+    translation_provider: str = "none"
+    translation_options: tuple[tuple[str, str], ...] = ()
     # Inbound limits: messages/s (and burst) per connection and per user, sockets per user.
     connection_rate: float = 500.0
     connection_burst: float = 1000.0

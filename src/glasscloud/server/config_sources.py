@@ -63,6 +63,7 @@ def server_config_from(flags: ServeFlags, environ: Mapping[str, str] | None = No
             settings[name] = value
     settings["system_networks"] = _system_networks(source)
     settings.update(_asr_settings(source))
+    settings.update(_translation_settings(source.environ))
     settings["secret"] = secret_from(source.environ)
     return ServerConfig(**settings)
 
@@ -220,4 +221,18 @@ def _asr_settings(source: _Sources) -> dict[str, Any]:
         if not workers.isdigit():
             raise ConfigError("GLASSCLOUD_ASR_WORKERS must be a whole number (0 = one per core)")
         settings["asr_workers"] = int(workers)
+    return settings
+
+
+def _translation_settings(environ: Mapping[str, str]) -> dict[str, Any]:
+    """GLASSCLOUD_TRANSLATION_PROVIDER (a name or package.module:Class) and its options."""
+    from glasscloud.translation.registry import provider_names, settings_from_env
+
+    settings = settings_from_env(environ)
+    name = settings["translation_provider"]
+    if ":" not in name and name not in provider_names():
+        raise ConfigError(
+            f"GLASSCLOUD_TRANSLATION_PROVIDER: unknown translation provider '{name}' "
+            f"(known: {', '.join(provider_names())}, or a package.module:Class path)"
+        )
     return settings

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from glasscloud.protocol.jsonio import iso_timestamp
-from glasscloud.simulator.commands import HELP, CommandError, parse_command
+from glasscloud.simulator.commands import HELP, Command, CommandError, parse_command
 from glasscloud.simulator.hardware import SimulatedHardware
 from glasscloud.simulator.reconnect import (
     PHONE_BACKOFF,
@@ -200,6 +200,8 @@ class GlassesSimulator:
                     self._error_code = str(frame.get("code", ""))
                 if self.state.apply(frame, self._monotonic()):
                     await self.redraw()
+                while self.state.phone.outbox:  # what real glasses answer by themselves
+                    await ws.send_str(json.dumps(self.state.phone.outbox.pop(0)))
         finally:
             self.state.connected = False
         return acknowledged
@@ -276,6 +278,10 @@ class GlassesSimulator:
             await self._change_setting(**command.request)
         elif command.name == "photo" and self._http is not None:
             self._out(await self.hardware.upload_photo(self._http, command.argument))
+        if command.name == "location":
+            command = Command("location", [self.state.phone.location(command.frames[0])])
+        elif command.name == "rtmp":
+            command = Command("rtmp", [self.state.phone.rtmp_status(command.frames[0])])
         try:
             for frame in command.frames:
                 await self.send(frame)

@@ -19,6 +19,8 @@ HELP = """commands:
   notify APP | TITLE | TEXT a phone notification
   touch GESTURE             a touch gesture (e.g. double_tap)
   battery LEVEL             glasses battery level (0-100)
+  location LAT LNG [ACC]    a position fix (answers a pending location request)
+  rtmp STATUS               the RTMP stream's status (e.g. streaming, stopped, error)
   wav PATH                  stream a 16 kHz 16-bit mono WAV as microphone audio
   setting PKG KEY VALUE     change an App's setting, as the phone does (VALUE: JSON or text)
   photo PATH                answer the waiting photo request with an image file
@@ -109,6 +111,13 @@ def parse_command(
         except ValueError:
             value = raw  # plain text
         return Command(name, request={"package": package, "key": key, "value": value})
+    if name == "location":
+        return Command(name, [_location(rest, timestamp)])
+    if name == "rtmp":
+        if not rest or " " in rest:
+            raise CommandError("usage: rtmp STATUS (e.g. streaming, stopped, error)")
+        frame = {"type": "rtmp_stream_status", "status": rest, "timestamp": timestamp}
+        return Command(name, [frame])
     if name in ("wav", "photo"):
         parts = shlex.split(rest) if rest else []
         if len(parts) != 1:
@@ -141,3 +150,19 @@ def _notification(rest: str, timestamp: str, now_ms: int) -> dict[str, Any]:
         "priority": "normal",
         "timestamp": timestamp,
     }
+
+
+def _location(rest: str, timestamp: str) -> dict[str, Any]:
+    usage = "usage: location LAT LNG [ACCURACY_M], e.g. location 52.52 13.405"
+    parts = rest.split()
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise CommandError(usage) from None
+    if len(numbers) not in (2, 3) or abs(numbers[0]) > 90 or abs(numbers[1]) > 180:
+        raise CommandError(usage)
+    frame: dict[str, Any] = {"type": "location_update", "lat": numbers[0], "lng": numbers[1]}
+    if len(numbers) == 3:
+        frame["accuracy"] = numbers[2]
+    frame["timestamp"] = timestamp
+    return frame

@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from glasscloud.simulator.location_rtmp import TYPES as PHONE_COMMANDS
+from glasscloud.simulator.location_rtmp import PhoneHardware
+
 VIEWS = ("main", "dashboard")
 MAX_NOTICES = 3
 
@@ -40,6 +43,7 @@ class GlassesState:
     # What the connection is doing when it is not simply up ("reconnecting in 2 s ..."),
     # shown on the status line; None while connected.
     link_status: str | None = None
+    phone: PhoneHardware = field(default_factory=PhoneHardware)
 
     def visible(self, view: str, now: float) -> Shown | None:
         shown = self.views.get(view)
@@ -80,6 +84,11 @@ class GlassesState:
             enabled = bool(frame.get("isMicrophoneEnabled"))
             changed, self.microphone = enabled != self.microphone, enabled
             return changed
+        if kind in PHONE_COMMANDS:
+            line = self.phone.apply(frame)
+            if line is not None:
+                self.notice(line)
+            return line is not None
         if kind == "connection_error":
             self.notice(f"error {frame.get('code', '')}: {frame.get('message', '')}".strip())
             return True

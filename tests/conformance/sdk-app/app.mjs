@@ -31,6 +31,11 @@
 //                   speak (audio.speak(pressType)), play (audio.playAudio({audioUrl: pressType})),
 //                   play_nowait (the same with stopOtherAudio:false), stop (audio.stopAudio()),
 //                   led_on (led.turnOn({color: pressType})), led_off, wifi (requestWifiSetup)
+//   LOCATION_STREAM  in onSession: session.location.subscribeToStream({accuracy: this}, ...)
+//   LOCATION_POLL    in onSession: session.location.getLatestLocation({accuracy: this})
+//   RTMP_URL         in onSession: session.camera.onStreamStatus(...) then startStream({rtmpUrl})
+//   RTMP_STOP_ON     with RTMP_URL: call camera.stopStream() when a status equals this
+//   TRANSLATION      "<from>:<to>": session.events.ontranslationForLanguage(from, to, ...)
 // The cloud's WebSocket URL is not configured here: it arrives in the session_request webhook.
 //
 // Machine-readable output: one JSON object per line on stdout, always with "event" as the FIRST
@@ -58,6 +63,14 @@
 //   {"event":"tool_call","toolId":...,"toolParameters":...,"userId":...,"hasSession":bool}
 //   {"event":"hardware","action":...,"ok":true,"result":{...}}   (HARDWARE_ACTIONS only)
 //   {"event":"hardware","action":...,"ok":false,"error":"..."}   (a rejected promise / throw)
+//   {"event":"location","sessionId":...,"data":{...}}             (LOCATION_STREAM)
+//   {"event":"location_poll","sessionId":...,"data":{...}}        (LOCATION_POLL, resolved)
+//   {"event":"location_poll_error","sessionId":...,"error":{...}} (LOCATION_POLL, rejected)
+//   {"event":"rtmp_status","sessionId":...,"data":{...}}          (RTMP_URL)
+//   {"event":"rtmp_started"|"rtmp_stop_sent","sessionId":...}     (RTMP_URL, RTMP_STOP_ON)
+//   {"event":"rtmp_error","sessionId":...,"error":{...}}          (RTMP_URL, rejected)
+//   {"event":"translation","sessionId":...,"data":{...}}          (TRANSLATION)
+//   {"event":"permission_error","sessionId":...,"data":{...}}     (any of the four above)
 //   {"event":"shutdown","signal":...}
 //   {"event":"fatal","error":{...}}                              (then exit 1)
 //   {"event":"unhandled_rejection","error":{...}}
@@ -182,6 +195,11 @@ async function runHardware(session, sessionId, action, arg) {
     emit("hardware", { sessionId, action, ok: false, error: err instanceof Error ? err.message : String(err) });
   }
 }
+const LOCATION_STREAM = process.env.LOCATION_STREAM || "";
+const LOCATION_POLL = process.env.LOCATION_POLL || "";
+const RTMP_URL = process.env.RTMP_URL || "";
+const RTMP_STOP_ON = process.env.RTMP_STOP_ON || "";
+const TRANSLATION = process.env.TRANSLATION || "";
 
 // sessionId -> the unsubscribe functions returned by session.events.on...() (ONSTOP_CLEANUP)
 const handlerCleanups = new Map();
@@ -243,6 +261,43 @@ class ConformanceApp extends AppServer {
     session.layouts.showTextWall("SDK app ready");
     if (DASHBOARD_TEXT) session.dashboard.content.writeToMain(DASHBOARD_TEXT);
     if (STORAGE_PROBE) await storageProbe(session, sessionId);
+    this.useHardware(session, sessionId);
+  }
+
+  // Optional hardware calls (LOCATION_*, RTMP_*, TRANSLATION), each reported as events.
+  useHardware(session, sessionId) {
+    if (LOCATION_STREAM || LOCATION_POLL || RTMP_URL || TRANSLATION) {
+      session.events.onPermissionError((data) => emit("permission_error", { sessionId, data }));
+    }
+    if (LOCATION_STREAM) {
+      session.location.subscribeToStream({ accuracy: LOCATION_STREAM }, (data) => {
+        emit("location", { sessionId, data });
+      });
+    }
+    if (LOCATION_POLL) {
+      session.location
+        .getLatestLocation({ accuracy: LOCATION_POLL })
+        .then((data) => emit("location_poll", { sessionId, data }))
+        .catch((err) => emit("location_poll_error", { sessionId, error: describeError(err) }));
+    }
+    if (RTMP_URL) {
+      session.camera.onStreamStatus((data) => {
+        emit("rtmp_status", { sessionId, data });
+        if (RTMP_STOP_ON && data.status === RTMP_STOP_ON) {
+          session.camera.stopStream().then(() => emit("rtmp_stop_sent", { sessionId }));
+        }
+      });
+      session.camera
+        .startStream({ rtmpUrl: RTMP_URL })
+        .then(() => emit("rtmp_started", { sessionId }))
+        .catch((err) => emit("rtmp_error", { sessionId, error: describeError(err) }));
+    }
+    if (TRANSLATION) {
+      const [from, to] = TRANSLATION.split(":");
+      session.events.ontranslationForLanguage(from, to, (data) => {
+        emit("translation", { sessionId, data });
+      });
+    }
   }
 
   async onStop(sessionId, userId, reason) {

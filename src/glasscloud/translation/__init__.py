@@ -1,0 +1,1 @@
+"""Translation providers (the interface in `provider`, lookup by name in `registry`)."""
