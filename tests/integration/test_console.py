@@ -107,8 +107,11 @@ async def test_mirror_streams_what_the_glasses_are_shown_and_captions(server, ht
         events = await read_events(response, lambda e: e["type"] == "main")
         frame = events[-1]["frame"]
         assert frame["packageName"] == "com.example.captions"
-        assert frame["layout"] == {"layoutType": "double_text_wall", "topText": "Top",
-                                   "bottomText": "B"}
+        assert frame["layout"] == {
+            "layoutType": "double_text_wall",
+            "topText": "Top",
+            "bottomText": "B",
+        }
         await glasses.send(
             {
                 "type": "local_transcription",

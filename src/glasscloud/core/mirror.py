@@ -78,8 +78,9 @@ class Mirror:
         except Exception:
             return
         if isinstance(obj, dict):
-            self.display(obj.get("view"), obj.get("packageName"), obj.get("layout"),
-                         obj.get("durationMs"))
+            self.display(
+                obj.get("view"), obj.get("packageName"), obj.get("layout"), obj.get("durationMs")
+            )
 
     def display(self, view: Any, package_name: Any, layout: Any, duration_ms: Any = None) -> None:
         frame = {
