@@ -195,3 +195,49 @@ async def test_operator_watches_captions_and_rotates_a_key(server, http, make_sd
     assert new_key not in stored  # only the developer token is kept
 
     await glasses.close()
+
+
+async def test_operator_registers_edits_and_deletes_an_app(server, browser):
+    base = http_base(server)
+    await browser.run(browser.driver.get, f"{base}/console")
+    await browser.type("#token", issue_developer_token(server.secret, "operator@example.com"))
+    await browser.click("#signin")
+    await browser.wait("the signed-in console", _text_in("#session-count", "(0)"))
+
+    # register: the key is shown once
+    await browser.click("#app-editor-title")
+    await browser.type("#app-package", "com.example.console")
+    await browser.type("#app-name", "From the console")
+    await browser.type("#app-url", "http://127.0.0.1:7999")
+    await browser.type("#app-permissions", "MICROPHONE")
+    await browser.click("#app-save")
+    await browser.wait("the key shown once", lambda d: d.find_element("id", "new-key").text)
+    key = (await browser.text("#new-key")).strip()
+    record = await server.store.get_app("com.example.console")
+    assert record is not None and verify_api_key(key, record.api_key_hash)
+    assert record.permissions == ("MICROPHONE",)
+    row = '#apps tr[data-package="com.example.console"]'
+    await browser.wait("the new App listed", _text_in(row, "From the console"))
+    await browser.click("#key-dismiss")
+
+    await browser.click(f"{row} button.edit")
+    await browser.run(lambda: browser.driver.find_element("id", "app-name").clear())
+    await browser.type("#app-name", "Renamed")
+    await browser.click("#app-save")
+    await browser.wait("the new name", _text_in(row, "Renamed"))
+    assert (await server.store.get_app("com.example.console")).name == "Renamed"
+    assert not await browser.text("#new-key")  # an edit shows no key
+    await browser.shot("5-app-edited")
+
+    await browser.click(f"{row} button.delete")
+    await browser.run(lambda: browser.driver.switch_to.alert.accept())
+    await browser.wait("the App gone", lambda d: not d.find_elements("css selector", row))
+    assert await server.store.get_app("com.example.console") is None
+
+    # signing out forgets the token: the page asks for it again
+    await browser.click("#signout")
+    stored = await browser.run(
+        lambda: browser.driver.execute_script("return sessionStorage.length")
+    )
+    assert stored == 0
+    assert await browser.run(lambda: browser.driver.find_element("id", "token").is_displayed())
