@@ -66,7 +66,15 @@ class Browser:
         return await self.run(lambda: self.driver.find_element("css selector", css).text)
 
     async def click(self, css: str) -> None:
-        await self.run(lambda: self.driver.find_element("css selector", css).click())
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        for _ in range(5):  # the page redraws a table when its data changed
+            try:
+                await self.run(lambda: self.driver.find_element("css selector", css).click())
+                return
+            except StaleElementReferenceException:
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"browser: {css} kept being redrawn")
 
     async def type(self, css: str, text: str) -> None:
         await self.run(lambda: self.driver.find_element("css selector", css).send_keys(text))

@@ -14,7 +14,7 @@ import pytest
 from glasscloud.auth.app_tokens import issue_developer_token
 from glasscloud.server import console
 from tests.support.scenarios import running_app
-from tests.support.servers import http_base, token_for
+from tests.support.servers import http_base, serving, token_for
 
 USER = "reader@example.com"
 
@@ -151,3 +151,15 @@ async def test_watchers_are_limited(server, http, monkeypatch):
         async with http.get(url, headers=dev_headers(server)) as second:
             assert second.status == 429
             assert (await second.json())["error"]["code"] == "TOO_MANY_CONNECTIONS"
+
+
+async def test_an_open_mirror_does_not_hold_a_shutdown(tmp_path, http):
+    async with serving(tmp_path) as running:
+        url = f"{http_base(running)}/api/admin/mirror/{USER}"
+        response = await http.get(url, headers=dev_headers(running))
+        await read_events(response, lambda e: e["type"] == "session")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+    assert loop.time() - started < 3.0
+    assert await response.content.read() == b""  # the stream ended
+    response.release()

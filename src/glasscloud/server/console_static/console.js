@@ -91,6 +91,7 @@ function showSignedIn() {
 
 function signOut(reason) {
   sessionStorage.removeItem(TOKEN_KEY);
+  for (const name of Object.keys(lastDrawn)) delete lastDrawn[name];
   clearInterval(pollTimer);
   stopMirror();
   $("signin-panel").hidden = false;
@@ -103,15 +104,25 @@ function signOut(reason) {
 
 // ---- sessions, connections, errors ------------------------------------------------------
 
+const lastDrawn = {};
+function unlessSame(name, data, draw) {
+  const text = JSON.stringify(data);
+  if (lastDrawn[name] === text) return;
+  lastDrawn[name] = text;
+  draw(data);
+}
+
 async function refresh() {
   try {
     const [sessions, metrics] = await Promise.all([
       api("GET", "/api/admin/sessions"),
       api("GET", "/api/admin/metrics"),
     ]);
-    renderSessions(sessions.sessions || []);
-    renderConnections(sessions.connections || [], sessions.recentlyClosed || []);
-    renderErrors(metrics.counters || []);
+    // Only what changed is drawn again, so a button is not replaced under the pointer.
+    unlessSame("sessions", sessions.sessions || [], renderSessions);
+    unlessSame("connections", [sessions.connections || [], sessions.recentlyClosed || []],
+      ([open, closed]) => renderConnections(open, closed));
+    unlessSame("errors", metrics.counters || [], renderErrors);
     $("status").textContent = "Updated " + new Date().toLocaleTimeString();
   } catch (err) {
     $("status").textContent = "Could not refresh: " + err.message;
