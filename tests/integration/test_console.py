@@ -122,6 +122,9 @@ async def test_mirror_streams_what_the_glasses_are_shown_and_captions(server, ht
         )
         events = await read_events(response, lambda e: e["type"] == "caption")
         assert events[-1]["caption"]["text"] == "good morning"
+        await glasses.close()  # the glasses go away: the page hears of it
+        events = await read_events(response, lambda e: e["type"] == "session")
+        assert events[-1]["glassesConnected"] is False
     # the page went away: the session is no longer fed
     for _ in range(50):
         if session.ctx.mirror is None:

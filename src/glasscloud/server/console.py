@@ -60,6 +60,7 @@ class MirrorWatcher:
         self.user_id = user_id
         self.session: UserSession | None = None
         self.followed = False  # has told the page about a session (or its absence) once
+        self.glasses = False  # whether the page was last told the glasses are attached
         self.queue: deque[dict[str, Any]] = deque()
         self.wake = asyncio.Event()
         self.resync = False
@@ -78,6 +79,8 @@ class MirrorWatcher:
         if session is not None and session.disposed:
             session = None
         if session is self.session and self.followed:
+            if session is not None and (session.glasses is not None) != self.glasses:
+                self._tell_session(session)  # the glasses left or came back
             return
         self.detach()
         self.followed = True
@@ -91,15 +94,19 @@ class MirrorWatcher:
             seed_from_display(mirror, session.display)
             session.ctx.mirror = mirror
         mirror.add(self.push)
+        self._tell_session(session)
+        self.push(mirror.snapshot())
+
+    def _tell_session(self, session: UserSession) -> None:
+        self.glasses = session.glasses is not None
         self.push(
             {
                 "type": "session",
                 "live": True,
                 "startTime": session.start_time,
-                "glassesConnected": session.glasses is not None,
+                "glassesConnected": self.glasses,
             }
         )
-        self.push(mirror.snapshot())
 
     def take(self) -> list[dict[str, Any]]:
         if self.resync and self.session is not None and self.session.ctx.mirror is not None:
