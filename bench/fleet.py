@@ -1,4 +1,5 @@
-"""Open N sessions x K Apps against glasscloud (real webhook flow) or the bare relay."""
+"""Open N sessions x K Apps against glasscloud (real webhook flow), the bare relay, or the
+minimal relay (Apps connect and send their `subscription_update`)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ SUBSCRIPTIONS = ["audio_chunk", "transcription:en-US", "button_press"]
 
 @dataclass
 class FleetConfig:
-    target: str  # "glasscloud" | "baseline"
+    target: str  # "glasscloud" | "baseline" | "minimal"
     port: int
     k: int
     database: str = ""
@@ -116,6 +117,23 @@ class Fleet:
                 session.apps.append(listener)
             session.glasses, _ = await connect(
                 lambda: GlassesListener(self.tally, session), f"{base}/src/{session.index}"
+            )
+            return
+        if cfg.target == "minimal":
+            for index in range(cfg.k):
+                listener = AppListener(self.tally, session, index)
+                listener.package = f"app{index}"
+                app, _ = await connect(
+                    lambda listener=listener: listener, f"{base}/app/{session.index}"
+                )
+                app.send(
+                    TEXT,
+                    b'{"type":"subscription_update","subscriptions":["%s"]}'
+                    % '","'.join(SUBSCRIPTIONS).encode(),
+                )
+                session.apps.append(listener)
+            session.glasses, _ = await connect(
+                lambda: GlassesListener(self.tally, session), f"{base}/glasses/{session.index}"
             )
             return
         user = f"u{session.index}@bench.local"

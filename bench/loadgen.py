@@ -3,7 +3,8 @@ bounded in count and time; prints one line `RESULT {json}`.
 
 Modes:
   mix       N sessions x K Apps at the realistic mix: per glasses 10 audio frames/s (3,200 B),
-            1 local_transcription/s, a button press every 5 s; App 0 answers each
+            1 local_transcription/s, a button press every 5 s (`--audio-rate`,
+            `--text-rate`, `--button-rate` change them); App 0 answers each
             transcription with a display_event. Latency percentiles per class, losses,
             server CPU. `--slow S` adds, on the first S sessions, a slow App subscribed to
             audio that reads nothing (`--slow-read` makes it read, the control run); those
@@ -80,6 +81,23 @@ def _server_metrics(pid: int, path: str) -> dict[str, int]:
     return out
 
 
+def _per_second(tally: Tally, kinds: tuple[str, ...]) -> dict[str, float | int | None]:
+    """p50/p99 of each second of the window (by send time), then the median over the
+    seconds: one second in which the machine took the CPU away (a 100 ms throttle moves the
+    p99 of a whole 10 s window) counts once, not for the window."""
+    seconds: dict[int, list[int]] = {}
+    for kind in kinds:
+        for lat, sent in zip(tally.lat.get(kind, []), tally.sent_at.get(kind, []), strict=True):
+            seconds.setdefault(sent // 1_000_000_000, []).append(lat)
+    full = [v for v in seconds.values() if len(v) >= 100]
+
+    def med(q: float) -> float | None:
+        values = sorted(percentile(v, q) or 0 for v in full)
+        return values[len(values) // 2] / 1e6 if values else None
+
+    return {"seconds": len(full), "p50_ms": med(50), "p99_ms": med(99)}
+
+
 async def _open(args: argparse.Namespace, tally: Tally) -> Fleet:
     fleet = Fleet(
         FleetConfig(args.target, args.port, args.k, args.database, args.secret, args.slow),
@@ -89,6 +107,11 @@ async def _open(args: argparse.Namespace, tally: Tally) -> Fleet:
     await fleet.grow(args.sessions, time.monotonic() + args.setup_secs)
     await asyncio.sleep(1.0)  # subscriptions and microphone state settle
     return fleet
+
+
+def _buckets(rate: float) -> int:
+    """Ticks per period for `rate` frames/s per session (1 bucket when the rate is 0)."""
+    return max(1, round(1 / (rate * TICK))) if rate > 0 else 1
 
 
 async def mode_mix(args: argparse.Namespace, srv: ProcStats) -> dict[str, Any]:
@@ -104,14 +127,21 @@ async def mode_mix(args: argparse.Namespace, srv: ProcStats) -> dict[str, Any]:
                     app.transport.underlying_transport.pause_reading()
     hot = live[: args.slow] if args.slow else []
     normal = live[len(hot) :]
-    audio_buckets: list[list[Session]] = [[] for _ in range(20)]
-    text_buckets: list[list[Session]] = [[] for _ in range(200)]
-    button_buckets: list[list[Session]] = [[] for _ in range(1000)]
-    for s in normal:
-        audio_buckets[s.index % 20].append(s)
+    # One bucket per tick of a period: a session sends in the bucket its phase puts it in.
+    n_audio, n_text, n_button = (
+        _buckets(r) for r in (args.audio_rate, args.text_rate, args.button_rate)
+    )
+    audio_buckets: list[list[Session]] = [[] for _ in range(n_audio)]
+    text_buckets: list[list[Session]] = [[] for _ in range(n_text)]
+    button_buckets: list[list[Session]] = [[] for _ in range(n_button)]
+    if args.audio_rate > 0:
+        for s in normal:
+            audio_buckets[s.index % n_audio].append(s)
     for s in live:
-        text_buckets[(s.index * 7) % 200].append(s)
-        button_buckets[(s.index * 13) % 1000].append(s)
+        if args.text_rate > 0:
+            text_buckets[(s.index * 7) % n_text].append(s)
+        if args.button_rate > 0:
+            button_buckets[(s.index * 13) % n_button].append(s)
     hot_every = max(1, round(1 / (args.hot_rate * TICK))) if hot else 0
     buf = audio_frame()
     sent = {"audio": 0, "hot_audio": 0, "transcription": 0, "button": 0}
@@ -129,19 +159,19 @@ async def mode_mix(args: argparse.Namespace, srv: ProcStats) -> dict[str, Any]:
             delay = start + k * TICK - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            for s in audio_buckets[k % 20]:
+            for s in audio_buckets[k % n_audio]:
                 send_audio(s)
-            sent["audio"] += len(audio_buckets[k % 20])
+            sent["audio"] += len(audio_buckets[k % n_audio])
             if hot_every and k % hot_every == 0:
                 for s in hot:
                     send_audio(s)
                 sent["hot_audio"] += len(hot)
-            for s in text_buckets[k % 200]:
+            for s in text_buckets[k % n_text]:
                 s.glasses.send(TEXT, transcription())  # type: ignore[union-attr]
-            sent["transcription"] += len(text_buckets[k % 200])
-            for s in button_buckets[k % 1000]:
+            sent["transcription"] += len(text_buckets[k % n_text])
+            for s in button_buckets[k % n_button]:
                 s.glasses.send(TEXT, button_text())  # type: ignore[union-attr]
-            sent["button"] += len(button_buckets[k % 1000])
+            sent["button"] += len(button_buckets[k % n_button])
 
     window = [0.0, 0.0]  # wall-clock bounds of the measured window, to match server logs
 
@@ -197,6 +227,9 @@ async def mode_mix(args: argparse.Namespace, srv: ProcStats) -> dict[str, Any]:
         result[f"lat_{kind}"] = _lat_summary(tally.lat.get(kind, []))
     result["lat_events"] = _lat_summary(events)
     result["lat_glasses_to_app"] = _lat_summary(tally.lat.get("audio", []) + events)
+    result["lat_glasses_to_app_per_second"] = _per_second(
+        tally, ("audio", "transcription", "button")
+    )
     if args.slow:
         result["slow_received"] = tally.received.get("slow_audio", 0)
         result["slow_expected"] = sent["hot_audio"]
@@ -320,7 +353,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("mode", choices=["mix", "saturate", "idle"])
-    parser.add_argument("--target", choices=["glasscloud", "baseline"], required=True)
+    parser.add_argument("--target", choices=["glasscloud", "baseline", "minimal"], required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--pid", type=int, required=True, help="server pid (CPU, RSS)")
     parser.add_argument("--database", default="")
@@ -335,6 +368,10 @@ def main() -> None:
     parser.add_argument("--slow", type=int, default=0)
     parser.add_argument("--slow-read", type=int, default=0)
     parser.add_argument("--hot-rate", type=float, default=100)
+    # per session per second, in the mix (defaults: the realistic mix)
+    parser.add_argument("--audio-rate", type=float, default=10)
+    parser.add_argument("--text-rate", type=float, default=1, help="local_transcription")
+    parser.add_argument("--button-rate", type=float, default=0.2, help="button_press")
     parser.add_argument("--setup-secs", type=float, default=240)
     parser.add_argument("--metrics-file", default="/tmp/glasscloud-bench-metrics.json")
     parser.add_argument("--cpu", type=int, default=1)

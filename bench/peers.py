@@ -36,12 +36,14 @@ class Tally:
     recording: bool = False
     received: dict[str, int] = field(default_factory=dict)
     lat: dict[str, list[int]] = field(default_factory=dict)
+    sent_at: dict[str, list[int]] = field(default_factory=dict)  # send time of each sample
     on_delivery: Callable[[Session], None] | None = None
 
     def hit(self, kind: str, sent_ns: int) -> None:
         self.received[kind] = self.received.get(kind, 0) + 1
         if self.recording:
             self.lat.setdefault(kind, []).append(now_ns() - sent_ns)
+            self.sent_at.setdefault(kind, []).append(sent_ns)
 
 
 def audio_frame() -> bytearray:

@@ -57,20 +57,21 @@ def saturate_table(data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         data, ["deliveries_per_s", "server_cpu_us_per_delivery", "server_cpu_pct", "client_cpu_pct"]
     )
     lines = [
-        "| kind | bare relay deliveries/s | glasscloud deliveries/s | bare µs/delivery | "
-        "glasscloud µs/delivery | CPU ratio | server CPU % (gc) | client CPU % (gc) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| kind | target | deliveries/s | server µs/delivery | CPU ratio to bare relay | "
+        "server CPU % | client CPU % |",
+        "|---|---|---|---|---|---|---|",
     ]
     summary = {}
-    for kind in ("audio", "event"):
-        b, g = m.get(f"{kind}:baseline", {}), m.get(f"{kind}:glasscloud", {})
-        ratio = _ratio(g.get("server_cpu_us_per_delivery"), b.get("server_cpu_us_per_delivery"))
-        summary[kind] = {"baseline": b, "glasscloud": g, "cpu_ratio": ratio}
+    for case, row in m.items():
+        kind, target = case.split(":", 1)
+        b = m.get(f"{kind}:baseline", {})
+        ratio = _ratio(row.get("server_cpu_us_per_delivery"), b.get("server_cpu_us_per_delivery"))
+        if target == "glasscloud":
+            summary[kind] = {"baseline": b, "glasscloud": row, "cpu_ratio": ratio}
         lines.append(
-            f"| {kind} | {_f(b.get('deliveries_per_s'), 0)} | {_f(g.get('deliveries_per_s'), 0)}"
-            f" | {_f(b.get('server_cpu_us_per_delivery'))} | "
-            f"{_f(g.get('server_cpu_us_per_delivery'))} | {_f(ratio)}x | "
-            f"{_f(g.get('server_cpu_pct'), 0)} | {_f(g.get('client_cpu_pct'), 0)} |"
+            f"| {kind} | {target} | {_f(row.get('deliveries_per_s'), 0)} | "
+            f"{_f(row.get('server_cpu_us_per_delivery'))} | {_f(ratio)}x | "
+            f"{_f(row.get('server_cpu_pct'), 0)} | {_f(row.get('client_cpu_pct'), 0)} |"
         )
     return lines, summary
 
@@ -79,6 +80,8 @@ MIX_KEYS = [
     "lat_glasses_to_app.p50_ms",
     "lat_glasses_to_app.p99_ms",
     "lat_glasses_to_app.p999_ms",
+    "lat_glasses_to_app_per_second.p50_ms",
+    "lat_glasses_to_app_per_second.p99_ms",
     "lat_audio.p99_ms",
     "lat_events.p99_ms",
     "lat_display.p50_ms",
@@ -133,12 +136,14 @@ def mix_table(data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     names = list(m)
     base = next((c for c in names if c.endswith(":baseline")), None)
     gc = next((c for c in names if c.endswith(":glasscloud")), None)
-    if base and gc:
-        lines.append(
-            "| ratio gc/bare | "
-            + " | ".join(_f(_ratio(m[gc][k], m[base][k])) + "x" for _, k in cols)
-            + " | | |"
-        )
+    main = next((c for c in names if c.endswith(":main")), None)
+    for label, a, b in (("gc/bare", gc, base), ("gc/main", gc, main)):
+        if a and b:
+            lines.append(
+                f"| ratio {label} | "
+                + " | ".join(_f(_ratio(m[a][k], m[b][k])) + "x" for _, k in cols)
+                + " | | |"
+            )
     return lines, {"medians": m, "lost": dict(lost), "displays": dict(displays)}
 
 
@@ -265,6 +270,41 @@ def slow_table(data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     return lines, {"medians": m, "drops": dict(drops), "lost": dict(lost)}
 
 
+def light_table(data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """glasses->App latency at light load, each target against the minimal relay: over the
+    whole window, and per second (median over the seconds of each second's percentile,
+    which a second of CPU starvation by the rest of the machine moves only once)."""
+    m = medians(data, MIX_KEYS)
+    floor = m.get("light:minimal", {})
+    lines = [
+        "| target | p50 ms | p99 ms | p99.9 ms | p50 ratio | p99 ratio | per-second p50 | "
+        "per-second p99 | per-second p99 ratio | server CPU % | µs/delivery | "
+        "server stalls > 5 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    summary: dict[str, Any] = {}
+    for case, row in m.items():
+        ratios = {
+            key: _ratio(row[f"lat_glasses_to_app{key}"], floor.get(f"lat_glasses_to_app{key}"))
+            for key in (".p50_ms", ".p99_ms", "_per_second.p99_ms")
+        }
+        summary[case] = {"medians": row, "ratios": ratios}
+        lines.append(
+            f"| {case.split(':')[1]} | {_f(row['lat_glasses_to_app.p50_ms'])} | "
+            f"{_f(row['lat_glasses_to_app.p99_ms'])} | {_f(row['lat_glasses_to_app.p999_ms'])} | "
+            f"{_f(ratios['.p50_ms'])}x | {_f(ratios['.p99_ms'])}x | "
+            f"{_f(row['lat_glasses_to_app_per_second.p50_ms'])} | "
+            f"{_f(row['lat_glasses_to_app_per_second.p99_ms'])} | "
+            f"{_f(ratios['_per_second.p99_ms'])}x | "
+            f"{_f(row['server_cpu_pct'], 0)} | {_f(row['server_cpu_us_per_delivery'])} | "
+            f"{_f(row['server_stalls.stalls_over_5ms'], 0)} |"
+        )
+    return lines, summary
+
+
+_AB_TABLES = (("saturate", saturate_table), ("mix", mix_table), ("light", light_table))
+
+
 def print_suite(results: Path) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for name, fn in (
@@ -273,6 +313,8 @@ def print_suite(results: Path) -> dict[str, Any]:
         ("sweep", sweep_table),
         ("idle", idle_table),
         ("slow", slow_table),
+        ("light", light_table),
+        *((f"{n}-{x}", fn) for x in ("ab", "hunt") for n, fn in _AB_TABLES),
     ):
         data = _load(results, name)
         if data is None:

@@ -9,6 +9,14 @@ bench/results/<suite>.json; `sweep` also draws docs/performance-sweep.png.
     .venv/bin/python -m bench.run sweep        # latency/CPU against N (+ the PNG)
     .venv/bin/python -m bench.run idle         # RSS per idle session (1,000-4,000 x 2 Apps)
     .venv/bin/python -m bench.run slow         # one slow App per hot session, vs a control
+    .venv/bin/python -m bench.run light        # 200 users x 1 App, light load: glasscloud vs
+                                               # the minimal relay, p50/p99 and the ratio
+
+`--with-main` adds glasscloud as it is on the git ref `--main-ref` (default `main`; use the
+branch point for a clean before/after), exported with `git archive` into a temp dir, as the
+target `main` to saturate, mix and light: an A/B of the working tree in the same run, cases
+interleaved. `--variants 'a;b'` adds glasscloud with bench.serve's measurement variants
+(results then go to `<suite>-hunt.json`).
 """
 
 from __future__ import annotations
@@ -32,6 +40,17 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PY = sys.executable
 _port = [8400 + os.getpid() % 500]
+_code: dict[str, Path] = {}  # target kind -> source tree it runs from (default: this one)
+
+
+def export_ref(ref: str) -> Path:
+    """`git archive` of `ref` into a temp dir: glasscloud as it was, for an A/B."""
+    out = Path(tempfile.mkdtemp(prefix=f"gcbench-{ref.replace('/', '_')}-"))
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ref], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
 
 
 def _next_port() -> int:
@@ -43,13 +62,20 @@ class Target:
     """One server process (glasscloud via bench.serve, or the bare relay) on core 0."""
 
     def __init__(self, kind: str, app_queue: int = 1024, unlimited: bool = False) -> None:
+        # "glasscloud+write-now,no-limits": glasscloud with bench.serve variants
+        kind, _, variant = kind.partition("+")
         self.kind = kind
+        code = _code.get(kind, ROOT)
+        env = {**os.environ, "PYTHONPATH": f"{code / 'src'}:{code}"}
+        # The load generator is this tree's, but it opens the target's database with the
+        # target's own glasscloud (its schema, its token format).
+        self.loadgen_env = {**os.environ, "PYTHONPATH": f"{ROOT}:{code / 'src'}"}
         self.port = _next_port()
         self.secret = secrets.token_hex(32)
         self.dir = tempfile.mkdtemp(prefix="gcbench-")
         self.database = f"sqlite:///{self.dir}/bench.db"
         self.metrics = f"{self.dir}/metrics.json"
-        if kind == "glasscloud":
+        if kind in ("glasscloud", "main"):
             cmd = [
                 PY,
                 "-m",
@@ -69,13 +95,17 @@ class Target:
             ]
             if unlimited:
                 cmd.append("--no-rate-limit")
+            if variant:
+                cmd += ["--variant", variant]
         else:
-            cmd = [PY, "-m", "bench.baseline_relay", "--port", str(self.port), "--cpu", "0"]
+            relay = "bench.minimal_relay" if kind == "minimal" else "bench.baseline_relay"
+            cmd = [PY, "-m", relay, "--port", str(self.port), "--cpu", "0"]
             cmd += ["--stalls-out", self.metrics + ".stalls.json"]
         self.log = open(f"{self.dir}/server.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
             cmd,
-            cwd=ROOT,
+            cwd=code,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,
@@ -93,7 +123,7 @@ class Target:
             "bench.loadgen",
             mode,
             "--target",
-            self.kind,
+            "glasscloud" if self.kind == "main" else self.kind,
             "--port",
             str(self.port),
             "--pid",
@@ -108,7 +138,9 @@ class Target:
             "1",
             *extra,
         ]
-        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            cmd, cwd=ROOT, env=self.loadgen_env, capture_output=True, text=True, timeout=timeout
+        )
         lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
         if not lines:
             return {"error": (done.stderr or done.stdout)[-800:]}
@@ -184,9 +216,23 @@ def run_cases(
             res = measure(kind, mode, *extra, app_queue=app_queue)
             out["runs"].append({"case": label, "target": kind, "round": rnd, **res})
             print(f"[{name} r{rnd}] {label:28s} {_brief(res)}", flush=True)
+    # A/Bs do not replace the suite's own results: -hunt with measurement variants, -ab
+    # against another git ref.
+    if _variants and not name.endswith("-hunt"):
+        name += "-hunt"
+    elif "main" in _code:
+        name += "-ab"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=1))
     return out
+
+
+_variants: list[str] = []  # extra glasscloud targets: "glasscloud+<bench.serve variant>"
+
+
+def _targets(*kinds: str) -> tuple[str, ...]:
+    extra = [f"glasscloud+{v}" for v in _variants]
+    return (*kinds, *extra, *(("main",) if "main" in _code else ()))
 
 
 def suite_saturate(rounds: int) -> dict[str, Any]:
@@ -194,15 +240,30 @@ def suite_saturate(rounds: int) -> dict[str, Any]:
     cases = [
         (f"{kind}:{t}", t, "saturate", ["--kind", kind, *common])
         for kind in ("audio", "event")
-        for t in ("baseline", "glasscloud")
+        for t in _targets("baseline", "glasscloud")
     ]
     return run_cases("saturate", cases, rounds)
 
 
 def suite_mix(rounds: int, sessions: int = 1000) -> dict[str, Any]:
     common = ["--sessions", str(sessions), "--k", "2", "--secs", "10", "--warm", "2"]
-    cases = [(f"mix{sessions}:{t}", t, "mix", common) for t in ("baseline", "glasscloud")]
+    base = () if _variants and "main" in _code else ("baseline",)  # an A/B of glasscloud only
+    cases = [(f"mix{sessions}:{t}", t, "mix", common) for t in _targets(*base, "glasscloud")]
     return run_cases("mix", cases, rounds)
+
+
+# 200 users, one App each, per user 5 events (button_press -> data_stream) and 10 audio
+# frames per second: light enough that neither server is near its core's limit, so the
+# latency is the path itself, not queueing.
+LIGHT = [
+    *("--sessions", "200", "--k", "1", "--secs", "10", "--warm", "2"),
+    *("--audio-rate", "10", "--button-rate", "5", "--text-rate", "0"),
+]
+
+
+def suite_light(rounds: int) -> dict[str, Any]:
+    cases = [(f"light:{t}", t, "mix", LIGHT) for t in _targets("minimal", "glasscloud")]
+    return run_cases("light", cases, rounds)
 
 
 def suite_sweep(rounds: int, levels: tuple[int, ...]) -> dict[str, Any]:
@@ -253,13 +314,27 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "suite", choices=["all", "saturate", "mix", "sweep", "idle", "slow", "report"]
+        "suite",
+        choices=["all", "saturate", "mix", "sweep", "idle", "slow", "light", "report"],
     )
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--with-main", action="store_true", help="A/B against --main-ref")
+    parser.add_argument("--main-ref", default="main")
+    parser.add_argument(
+        "--variants", default="", help="extra glasscloud targets, e.g. 'write-now;no-limits'"
+    )
     parser.add_argument("--sweep-levels", default="200,400,500,600,800,1000")
     parser.add_argument("--idle-levels", default="1000,2000,4000")
     args = parser.parse_args()
-    chosen = ["saturate", "mix", "sweep", "idle", "slow"] if args.suite == "all" else [args.suite]
+    chosen = (
+        ["saturate", "mix", "sweep", "idle", "slow", "light"]
+        if args.suite == "all"
+        else [args.suite]
+    )
+    _variants.extend(v for v in args.variants.split(";") if v)
+    if args.with_main:
+        _code["main"] = export_ref(args.main_ref)
+        print(f"target main = {args.main_ref} in {_code['main']}", flush=True)
     if args.suite == "report":
         chosen = []
     levels = tuple(int(x) for x in args.sweep_levels.split(","))
@@ -274,6 +349,8 @@ def main() -> None:
             suite_idle(max(1, args.rounds - 1), args.idle_levels)
         elif suite == "slow":
             suite_slow(max(1, args.rounds - 1))
+        elif suite == "light":
+            suite_light(args.rounds)
     print_suite(RESULTS)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import signal
 
@@ -32,7 +33,52 @@ UNLIMITED = {
 }
 
 
+def apply_variants(names: list[str]) -> dict[str, object]:
+    """Measurement aids for the latency hunt (docs/performance.md): each variant removes or
+    changes one suspect, so an A/B in one run can price it. Returns config overrides."""
+    overrides: dict[str, object] = {}
+    for name in names:
+        if name == "write-now":  # no batching per loop pass: write each frame at once
+            from glasscloud.server.connection import WsConnection
+
+            WsConnection._schedule = WsConnection._write  # type: ignore[method-assign]
+        elif name == "first-now":  # the first frame of every pass at once, bursts or not
+            from glasscloud.server.connection import WsConnection
+
+            def first_now(self: WsConnection) -> None:
+                if not (self._scheduled or self._behind or self._done):
+                    self._scheduled = True
+                    self._loop.call_soon(self._flush_cb)
+                    self._write()
+
+            WsConnection._schedule = first_now  # type: ignore[method-assign]
+        elif name == "batch":  # every frame waits for the end of the loop pass (as main)
+            from glasscloud.server.connection import WsConnection
+
+            def schedule(self: WsConnection) -> None:
+                if not (self._scheduled or self._behind or self._done):
+                    self._scheduled = True
+                    self._loop.call_soon(self._flush_cb)
+
+            WsConnection._schedule = schedule  # type: ignore[method-assign]
+        elif name == "no-limits":  # no token buckets or size check on inbound frames
+            from glasscloud.server.inbound import InboundGuard
+
+            InboundGuard.admit = lambda self, size, now: True  # type: ignore[method-assign]
+        elif name == "no-liveness":  # no pings (the liveness monitor's slices)
+            overrides["ping_interval"] = 0.0
+        elif name == "no-stalls":  # no stall monitor (its 2 ms timer)
+            overrides["no_stalls"] = True
+        else:
+            raise SystemExit(f"unknown variant {name}")
+    return overrides
+
+
 async def _main(args: argparse.Namespace) -> None:
+    overrides = apply_variants([v for v in args.variant.split(",") if v])
+    timings = ServerConfig().timings
+    if "ping_interval" in overrides:
+        timings = dataclasses.replace(timings, ping_interval=overrides["ping_interval"])
     config = ServerConfig(
         host="127.0.0.1",
         port=args.port,
@@ -40,6 +86,7 @@ async def _main(args: argparse.Namespace) -> None:
         secret=args.secret,
         log_level="WARNING",
         app_send_queue=args.app_queue,
+        timings=timings,
         **(UNLIMITED if args.no_rate_limit else {}),
     )
     server = await start_server(config)
@@ -47,7 +94,8 @@ async def _main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     stalls = StallMonitor()
-    stalls.start()
+    if not overrides.get("no_stalls"):
+        stalls.start()
 
     def dump() -> None:
         stalls.dump(args.metrics_out + ".stalls.json")
@@ -72,6 +120,7 @@ def main() -> None:
     parser.add_argument("--metrics-out", default="/tmp/glasscloud-bench-metrics.json")
     parser.add_argument("--cpu", type=int, default=0)
     parser.add_argument("--no-rate-limit", action="store_true")
+    parser.add_argument("--variant", default="", help="comma-separated, see apply_variants")
     args = parser.parse_args()
     pin(args.cpu)
     raise_nofile()

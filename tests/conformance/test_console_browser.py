@@ -52,11 +52,15 @@ class Browser:
         return await asyncio.to_thread(fn, *args)
 
     async def wait(self, what: str, condition: Callable[[Any], Any], timeout: float = 15) -> Any:
-        from selenium.common.exceptions import TimeoutException
+        from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
         from selenium.webdriver.support.ui import WebDriverWait
 
+        # a table redrawn while it is read is read again at the next poll
+        waiting = WebDriverWait(
+            self.driver, timeout, 0.1, ignored_exceptions=(StaleElementReferenceException,)
+        )
         try:
-            return await self.run(WebDriverWait(self.driver, timeout, 0.1).until, condition)
+            return await self.run(waiting.until, condition)
         except TimeoutException:
             await self.shot("timeout")
             body = await self.run(lambda: self.driver.find_element("tag name", "body").text)

@@ -201,7 +201,7 @@ async def test_every_rejected_app_message_gets_a_coded_error_and_the_socket_stay
             "INVALID_SUBSCRIPTION",
             "subscriptions[0]",
         ),
-        ({"type": "photo_request", "requestId": "p"}, "NOT_SUPPORTED", "type"),
+        ({"type": "photo_request", "requestId": "p"}, "PERMISSION_DENIED", "type"),
         (
             {
                 "type": "display_event",

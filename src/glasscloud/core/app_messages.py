@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from glasscloud.core.app_comms import MESSAGE_TYPES, Member
 from glasscloud.core.apps import AppState
+from glasscloud.core.calendar import CalendarCache
 from glasscloud.core.context import SessionContext
 from glasscloud.core.display import DASHBOARD_MESSAGES, Display
+from glasscloud.core.hardware import Hardware
 from glasscloud.core.lifecycle import AppLifecycle
 from glasscloud.core.ports import Connection
 from glasscloud.core.router import Router
 from glasscloud.protocol import app as app_wire
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
+from glasscloud.protocol.hardware import APP_HARDWARE_MESSAGES
 
 
 class AppMessages:
@@ -23,6 +26,10 @@ class AppMessages:
         self.lifecycle = lifecycle
         self.router = router
         self.display = display
+        self.calendar = CalendarCache(ctx, router.subscriptions)
+        self.hardware = Hardware(
+            ctx, lifecycle.slots, router.requests, lambda: lifecycle.glasses_attached
+        )
 
     def text(self, conn: Connection, text: str) -> None:
         """One text frame from a bound App socket: it acts as the App of that socket only."""
@@ -54,12 +61,16 @@ class AppMessages:
             return
         error = None
         if kind == "subscription_update":
+            had_calendar = self.calendar.subscribed_to(slot.package_name)
             self.router.update(slot, msg.obj["subscriptions"])
+            self.calendar.after_update(slot, had_calendar)
         elif kind == "display_event":
             # Shown as the bound App, never as the packageName inside the message.
             self.display.show(slot.package_name, msg.obj)
         elif kind in DASHBOARD_MESSAGES:
             error = self.display.app_message(slot.package_name, kind, msg.obj)
+        elif kind in APP_HARDWARE_MESSAGES:
+            error = self.hardware.app_message(slot, kind, msg.obj)
         elif kind == "ownership_release":
             slot.released = str(msg.obj.get("reason") or "")
         elif kind in MESSAGE_TYPES and self.ctx.services.app_comms is not None:

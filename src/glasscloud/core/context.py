@@ -47,6 +47,7 @@ class SessionServices:
     # App-to-App messages across this process's sessions (core/app_comms.AppComms); set by
     # the SessionRegistry, which knows the sessions.
     app_comms: Any = None
+    hardware: Any = None  # core.hardware.HardwareServices (None: no TTS URL, no photo POSTs)
 
     def __post_init__(self) -> None:
         if self.transcription_factory is None:

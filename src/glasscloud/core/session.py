@@ -30,6 +30,7 @@ from glasscloud.protocol import glasses as glasses_wire
 from glasscloud.protocol.close_codes import CloseCode
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
 from glasscloud.protocol.glasses import CONTROL_TYPES, GlassesMessage
+from glasscloud.protocol.hardware import GLASSES_HARDWARE_ANSWERS
 
 
 class UserSession:
@@ -195,9 +196,13 @@ class UserSession:
         kind = msg.type
         if kind in DEVICE_MESSAGES:
             self.device.report(kind, msg.obj)
+        if kind in GLASSES_HARDWARE_ANSWERS and self.app_messages.hardware.glasses_message(msg):
+            return
         if kind not in CONTROL_TYPES:
             if kind == "head_position":
                 self.display.head_position(msg.obj["position"])
+            elif kind == "calendar_event":
+                self.app_messages.calendar.event(msg)
             self.router.route_glasses_event(msg)
         elif kind == "local_transcription":
             self.router.phone_transcription(msg.obj)

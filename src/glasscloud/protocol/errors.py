@@ -63,6 +63,11 @@ class ErrorCode(StrEnum):
     TOOL_FAILED = "TOOL_FAILED"
     APP_NOT_INSTALLED = "APP_NOT_INSTALLED"
     USER_MISMATCH = "USER_MISMATCH"
+    # the glasses' hardware (photos, sound, LED) and speech synthesis
+    GLASSES_NOT_CONNECTED = "GLASSES_NOT_CONNECTED"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    TTS_UNAVAILABLE = "TTS_UNAVAILABLE"
+    HARDWARE_MISSING = "HARDWARE_MISSING"
 
 
 class ProtocolError(Exception):
@@ -152,6 +157,14 @@ HINTS: dict[ErrorCode, str] = {
     "user before calling its tools.",
     ErrorCode.USER_MISMATCH: "A core token acts only for its own user: send that user's id, or "
     "use a developer token.",
+    ErrorCode.GLASSES_NOT_CONNECTED: "The user's glasses are not connected (or went away "
+    "before answering); ask again once they are back.",
+    ErrorCode.REQUEST_TIMEOUT: "The glasses did not answer in time; try again, or check "
+    "that they have the hardware (camera, speaker) the request needs.",
+    ErrorCode.TTS_UNAVAILABLE: "No speech synthesiser works on this server: install "
+    "espeak-ng or set GLASSCLOUD_TTS_PROVIDER to another synthesiser.",
+    ErrorCode.HARDWARE_MISSING: "The user's glasses lack that hardware (see "
+    "session.capabilities); check hasCamera before asking for a photo.",
 }
 
 # HTTP status of a refusal before the WebSocket upgrade.
@@ -188,6 +201,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOOL_FAILED: 502,
     ErrorCode.APP_NOT_INSTALLED: 403,
     ErrorCode.USER_MISMATCH: 403,
+    ErrorCode.TTS_UNAVAILABLE: 503,
 }
 
 

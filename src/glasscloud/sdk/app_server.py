@@ -26,6 +26,7 @@ from aiohttp import web
 from glasscloud.protocol.errors import ProtocolError
 from glasscloud.protocol.jsonio import decode_body
 from glasscloud.sdk.errors import SdkError
+from glasscloud.sdk.hardware import PhotoRequests
 from glasscloud.sdk.reconnect import ReconnectPolicy
 from glasscloud.sdk.session import AppSession, Sleep
 from glasscloud.signals import until_stop_signal
@@ -86,6 +87,7 @@ class AppServer:
         self.host = host
         self.port = port
         self.sessions: dict[str, AppSession] = {}
+        self.photos = PhotoRequests()  # photos the glasses upload to /photo-upload
         self._ack_timeout = ack_timeout
         self._reconnect = reconnect or ReconnectPolicy()
         self._sleep = sleep
@@ -132,6 +134,7 @@ class AppServer:
         app.router.add_get("/health", self._health)
         app.router.add_post("/settings", self._settings)
         app.router.add_post("/tool", self._tool)
+        app.router.add_post("/photo-upload", self.photos.upload_route)
         return app
 
     async def start(self) -> None:
@@ -263,6 +266,7 @@ class AppServer:
             reconnect=self._reconnect,
             sleep=self._sleep,
             on_end=self._session_ended,
+            photos=self.photos,
         )
         try:
             await session.connect()

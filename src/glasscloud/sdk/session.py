@@ -28,6 +28,7 @@ from glasscloud.sdk.errors import (
     StreamPermissionError,
 )
 from glasscloud.sdk.events import EventManager
+from glasscloud.sdk.hardware import Audio, Camera, Led, PhotoRequests, attach, wifi_setup_frame
 from glasscloud.sdk.layouts import Layouts
 from glasscloud.sdk.reconnect import ReconnectPolicy
 from glasscloud.sdk.registry import Dispatcher, Registration
@@ -62,6 +63,7 @@ class AppSession:
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         on_end: EndCallback | None = None,
+        photos: PhotoRequests | None = None,
     ) -> None:
         self.package_name = package_name
         self.session_id = session_id
@@ -80,6 +82,10 @@ class AppSession:
         self.settings = Settings(emit, self._send_subscriptions, self._fetch_settings)
         self.layouts = Layouts(package_name, self.send, self._timestamp)
         self.dashboard = Dashboard(package_name, session_id, self.send, self._timestamp, emit)
+        self.camera: Camera
+        self.audio: Audio
+        self.led: Led
+        self._hardware_answer = attach(self, photos)  # sets camera, audio, led
         self.capabilities: dict[str, Any] | None = None
         self.device_state: dict[str, Any] = {}
         self.storage = SimpleStorage(http, http_base(ws_url), package_name, api_key, user_id)
@@ -164,6 +170,10 @@ class AppSession:
             return
         self._conn.send(frame)
 
+    def request_wifi_setup(self, reason: str | None = None) -> None:
+        """Ask the phone to show its Wi-Fi setup (e.g. before streaming or uploads)."""
+        self.send(wifi_setup_frame(self, reason))
+
     def _send_subscriptions(self) -> None:
         if self._conn is None or self.ended:
             return
@@ -231,6 +241,8 @@ class AppSession:
 
     def _handle(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
+        if self._hardware_answer(frame):
+            return
         if kind == "data_stream":
             stream = frame.get("streamType")
             if isinstance(stream, str):

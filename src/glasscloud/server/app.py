@@ -16,6 +16,7 @@ from aiohttp import web
 from glasscloud.asr.registry import build_backend, hub_factory
 from glasscloud.core.context import SessionServices
 from glasscloud.core.display_manager import DisplayManager
+from glasscloud.core.hardware import HardwareServices
 from glasscloud.core.metrics import Metrics
 from glasscloud.core.registry import SessionRegistry
 from glasscloud.protocol.close_codes import CloseCode
@@ -32,6 +33,7 @@ from glasscloud.server import (
     settings_api,
     storage_api,
     tools_api,
+    tts_api,
     webview_auth,
 )
 from glasscloud.server.admission import (
@@ -46,9 +48,11 @@ from glasscloud.server.connection import ConnectionStats, WsConnection
 from glasscloud.server.effects import HttpEffects, TaskSet
 from glasscloud.server.inbound import UserLimits
 from glasscloud.server.liveness import LivenessMonitor
+from glasscloud.server.photo_upload import PhotoErrorPoster
 from glasscloud.server.request_context import SERVER_KEY
 from glasscloud.server.revocation import KeyRevocations
 from glasscloud.store.store import Store
+from glasscloud.tts.registry import build_synthesizer
 
 log = logging.getLogger("glasscloud.server")
 
@@ -66,6 +70,9 @@ class GlasscloudServer:
         self.metrics = Metrics()
         self.tasks = TaskSet()
         self.effects = HttpEffects(lambda: self.config, store, self.metrics, self.tasks)
+        self.tts = tts_api.TtsService(build_synthesizer(), secret)
+        self.photo_errors = PhotoErrorPoster(self.metrics, self.tasks)
+        tts_urls = tts_api.TtsUrls(lambda: self.config, secret)
         self.asr_backend = build_backend(
             config.asr_provider, dict(config.asr_options), config.asr_workers
         )
@@ -79,6 +86,7 @@ class GlasscloudServer:
                     DisplayManager, dashboard_package=config.dashboard_package
                 ),
                 transcription_factory=hub_factory(self.asr_backend, LoopClock()),
+                hardware=HardwareServices(self.photo_errors.post, tts_urls.rewrite),
             )
         )
         self.connections: set[WsConnection] = set()
@@ -124,6 +132,7 @@ class GlasscloudServer:
         settings_api.add_routes(app)
         tools_api.add_routes(app)
         dev_apps_api.add_routes(app)
+        tts_api.add_routes(app)
         console.add_routes(app)
         return app
 
@@ -230,6 +239,7 @@ class GlasscloudServer:
         with contextlib.suppress(Exception):
             await self.store.set_meta(ALIVE_META_KEY, repr(time.time()))
         await self.effects.close()
+        await self.photo_errors.close()
         if self.asr_backend is not None:
             self.asr_backend.close()
         if self._runner is not None:

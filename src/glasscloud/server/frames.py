@@ -1,9 +1,10 @@
-"""Server-to-client WebSocket frames (RFC 6455 §5.2) for the direct write path.
+"""Server-to-client WebSocket frame headers (RFC 6455 §5.2), for `outbound.py`.
 
-Frames a server sends are never masked, and glasscloud never compresses
-(permessage-deflate is off on every socket), so a frame is a 2-, 4- or 10-byte header in
-front of the payload. Writing it straight to the transport skips a task wake-up and two
-coroutines per delivered frame, which is most of what a relay does.
+Frames a server sends are never masked, and glasscloud never compresses (permessage-deflate
+is refused on every socket; `connection.py` fails loudly if one negotiated it), so a frame is
+a 2-, 4- or 10-byte header in front of the payload. Writing it straight to the transport
+skips a task wake-up and two coroutines per delivered frame, which is most of what a relay
+does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import struct
 OP_TEXT = 0x1
 OP_BINARY = 0x2
 OP_PING = 0x9
+OP_PONG = 0xA
 
 _SHORT = struct.Struct("!BB").pack
 _MEDIUM = struct.Struct("!BBH").pack

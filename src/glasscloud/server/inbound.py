@@ -123,7 +123,7 @@ async def read_frames(
             stats.pong(msg.data, now)
         elif kind is WSMsgType.PING:
             stats.last_rx = now
-            await ws.pong(msg.data)
+            conn.pong(msg.data)  # through the socket's outbound buffer, like every frame
         elif kind is WSMsgType.ERROR:
             stats.disconnect_reason = stats.disconnect_reason or f"error: {ws.exception()}"
             break
@@ -178,7 +178,8 @@ async def accept(
 
 
 def websocket(config: ServerConfig) -> web.WebSocketResponse:
-    """Our sockets: no permessage-deflate (audio does not compress), pings handled by
+    """Our sockets: no permessage-deflate (audio does not compress, and `WsConnection`
+    writes its own uncompressed frames; it refuses a socket that negotiated it), pings handled by
     `read_frames` and the liveness monitor, a hard frame cap above the soft limit so an
     oversized frame gets a coded error instead of a close."""
     return web.WebSocketResponse(

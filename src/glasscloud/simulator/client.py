@@ -18,6 +18,7 @@ import aiohttp
 
 from glasscloud.protocol.jsonio import iso_timestamp
 from glasscloud.simulator.commands import HELP, CommandError, parse_command
+from glasscloud.simulator.hardware import SimulatedHardware
 from glasscloud.simulator.reconnect import (
     PHONE_BACKOFF,
     Backoff,
@@ -89,6 +90,7 @@ class GlassesSimulator:
         self._expiry: asyncio.TimerHandle | None = None
         self._redrawn = asyncio.Condition()
         self.closed = asyncio.Event()  # set once the simulator is disconnected for good
+        self.hardware = SimulatedHardware()
 
     # ---- connection --------------------------------------------------------------------
 
@@ -190,6 +192,8 @@ class GlassesSimulator:
                     continue
                 if not isinstance(frame, dict):
                     continue
+                if (note := self.hardware.observe(frame)) is not None:
+                    self._out(note)
                 if frame.get("type") == "connection_ack":
                     acknowledged = True
                 elif frame.get("type") == "connection_error":
@@ -255,7 +259,7 @@ class GlassesSimulator:
             return True
         if command.name == "quit":
             return False
-        if (command.frames or command.name == "wav") and not self.online:
+        if (command.frames or command.name in ("wav", "photo")) and not self.online:
             status = self.state.link_status or "disconnected"
             self._out(f"not sent: not connected ({status})")
             return True
@@ -270,6 +274,8 @@ class GlassesSimulator:
             await self._send_wav(command.argument)
         elif command.name == "setting" and command.request is not None:
             await self._change_setting(**command.request)
+        elif command.name == "photo" and self._http is not None:
+            self._out(await self.hardware.upload_photo(self._http, command.argument))
         try:
             for frame in command.frames:
                 await self.send(frame)

@@ -21,6 +21,7 @@ HELP = """commands:
   battery LEVEL             glasses battery level (0-100)
   wav PATH                  stream a 16 kHz 16-bit mono WAV as microphone audio
   setting PKG KEY VALUE     change an App's setting, as the phone does (VALUE: JSON or text)
+  photo PATH                answer the waiting photo request with an image file
   show                      redraw the display     help            this text
   quit                      disconnect and exit"""
 
@@ -108,10 +109,10 @@ def parse_command(
         except ValueError:
             value = raw  # plain text
         return Command(name, request={"package": package, "key": key, "value": value})
-    if name == "wav":
+    if name in ("wav", "photo"):
         parts = shlex.split(rest) if rest else []
         if len(parts) != 1:
-            raise CommandError("usage: wav PATH")
+            raise CommandError(f"usage: {name} PATH")
         return Command(name, argument=parts[0])
     raise CommandError(f"unknown command '{name}'; type help")
 

@@ -26,6 +26,11 @@
 //   SETTINGS_FETCH  "1": in onSession, call session.settings.fetch() (GET /appsettings/user/...)
 //   TOOL_ECHO       "1": answer AI tool calls (AppServer.onToolCall): toolId "fail" throws,
 //                   "slow" waits TOOL_SLOW_MS first; others reply "echo <toolId> <params>"
+//   HARDWARE_ACTIONS "1": a button_press whose buttonId names an action runs it through the SDK's
+//                   own modules, with `pressType` as its argument: photo (camera.requestPhoto),
+//                   speak (audio.speak(pressType)), play (audio.playAudio({audioUrl: pressType})),
+//                   play_nowait (the same with stopOtherAudio:false), stop (audio.stopAudio()),
+//                   led_on (led.turnOn({color: pressType})), led_off, wifi (requestWifiSetup)
 // The cloud's WebSocket URL is not configured here: it arrives in the session_request webhook.
 //
 // Machine-readable output: one JSON object per line on stdout, always with "event" as the FIRST
@@ -51,6 +56,8 @@
 //   {"event":"settings_fetched","sessionId":...,"settings":[...]}   (SETTINGS_FETCH only)
 //   {"event":"settings_fetch_failed","sessionId":...,"error":{...}}
 //   {"event":"tool_call","toolId":...,"toolParameters":...,"userId":...,"hasSession":bool}
+//   {"event":"hardware","action":...,"ok":true,"result":{...}}   (HARDWARE_ACTIONS only)
+//   {"event":"hardware","action":...,"ok":false,"error":"..."}   (a rejected promise / throw)
 //   {"event":"shutdown","signal":...}
 //   {"event":"fatal","error":{...}}                              (then exit 1)
 //   {"event":"unhandled_rejection","error":{...}}
@@ -150,6 +157,31 @@ const SETTINGS_WATCH = (process.env.SETTINGS_WATCH || "").split(",").filter(Bool
 const SETTINGS_FETCH = process.env.SETTINGS_FETCH === "1";
 const TOOL_ECHO = process.env.TOOL_ECHO === "1";
 const TOOL_SLOW_MS = Number.parseInt(process.env.TOOL_SLOW_MS || "0", 10) || 0;
+const HARDWARE_ACTIONS = process.env.HARDWARE_ACTIONS === "1";
+
+// HARDWARE_ACTIONS: one SDK call per action; its outcome is reported as a "hardware" event.
+async function runHardware(session, sessionId, action, arg) {
+  const calls = {
+    photo: async () => {
+      const photo = await session.camera.requestPhoto();
+      return { requestId: photo.requestId, size: photo.size, mimeType: photo.mimeType };
+    },
+    speak: () => session.audio.speak(arg),
+    play: () => session.audio.playAudio({ audioUrl: arg }),
+    play_nowait: () => session.audio.playAudio({ audioUrl: arg, stopOtherAudio: false }),
+    stop: async () => session.audio.stopAudio(),
+    led_on: () => session.led.turnOn({ color: arg }),
+    led_off: () => session.led.turnOff(),
+    wifi: async () => session.requestWifiSetup(arg),
+  };
+  if (!(action in calls)) return;
+  try {
+    const result = await calls[action]();
+    emit("hardware", { sessionId, action, ok: true, result: result ?? null });
+  } catch (err) {
+    emit("hardware", { sessionId, action, ok: false, error: err instanceof Error ? err.message : String(err) });
+  }
+}
 
 // sessionId -> the unsubscribe functions returned by session.events.on...() (ONSTOP_CLEANUP)
 const handlerCleanups = new Map();
@@ -182,6 +214,10 @@ class ConformanceApp extends AppServer {
     });
     const offButton = session.events.onButtonPress((data) => {
       emit("button_press", { sessionId, data });
+      if (HARDWARE_ACTIONS) {
+        runHardware(session, sessionId, data.buttonId, data.pressType);
+        return;
+      }
       session.layouts.showTextWall("Button " + data.buttonId + " " + data.pressType);
     });
     if (ONSTOP_CLEANUP) handlerCleanups.set(sessionId, [offTranscription, offButton]);
