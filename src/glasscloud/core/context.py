@@ -103,6 +103,7 @@ class SessionContext:
         self.capabilities = capabilities
         self.start_time = iso_timestamp(self.clock.wall())
         self.log = SessionLog(log, {"userId": user_id})
+        self.mirror: Any = None  # a core.mirror.Mirror while an operator watches, else None
 
     def timestamp(self) -> str:
         return iso_timestamp(self.clock.wall())

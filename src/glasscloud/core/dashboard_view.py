@@ -56,6 +56,11 @@ class DashboardView:
         self.dashboard.write(package_name, layout, ["main"])
         return "dashboard"
 
+    @property
+    def last_frame(self) -> str | None:
+        """The last dashboard-view frame sent (the console's mirror starts from it)."""
+        return self._frame
+
     def replay(self) -> None:
         if self._frame is not None:
             self.ctx.send_to_glasses(self._frame)

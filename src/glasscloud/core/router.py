@@ -123,6 +123,8 @@ class Router:
     def deliver_transcription(self, data: dict[str, Any]) -> None:
         """Route one `transcription` result (from the phone or a recogniser) to the Apps
         subscribed to its language (and to `transcription:auto`)."""
+        if self.ctx.mirror is not None:  # an operator watches (core/mirror.py)
+            self.ctx.mirror.caption(data)
         data_json = encode(data)
         self.deliver(transcription_key(data["transcribeLanguage"]), data_json)
         self.deliver("transcription:auto", data_json, wildcards=False)

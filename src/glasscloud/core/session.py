@@ -92,6 +92,8 @@ class UserSession:
     # ---- what the parts share --------------------------------------------------------
 
     def _to_glasses(self, text: str) -> None:
+        if self.ctx.mirror is not None:  # an operator watches (core/mirror.py)
+            self.ctx.mirror.glasses_frame(text)
         if self.glasses is None:
             self.services.metrics.inc("glasses_sends_dropped", reason="disconnected")
             return

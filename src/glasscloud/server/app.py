@@ -24,6 +24,7 @@ from glasscloud.server import (
     app_comms,
     app_servers,
     app_ws,
+    console,
     dev_api,
     dev_apps_api,
     glasses_ws,
@@ -137,6 +138,7 @@ class GlasscloudServer:
         tools_api.add_routes(app)
         dev_apps_api.add_routes(app)
         tts_api.add_routes(app)
+        console.add_routes(app)
         return app
 
     def connection_closed(self, conn: WsConnection, user_id: str | None) -> None:
