@@ -1,10 +1,7 @@
 """One user's live session: the glasses attachment, message dispatch, the `userSession`
-snapshot, the microphone and the end of the session. Sans-I/O: everything arrives as a
-method call and leaves through `Connection`s and `SessionEffects`.
-
-The session is three objects sharing one `SessionContext`: this one, the `Router` (who
-receives what: the hot path) and the `AppLifecycle` (start, stop, lose, restart, resume),
-plus the display manager the services make.
+snapshot and the end of the session; sans-I/O. Its parts share one `SessionContext`: the
+`Router` (who receives what: the hot path), the `AppLifecycle` (start, stop, lose, restart,
+resume), `AppMessages`, the display manager and the smaller parts built below.
 """
 
 from __future__ import annotations
