@@ -63,6 +63,9 @@ class ErrorCode(StrEnum):
     TOOL_FAILED = "TOOL_FAILED"
     APP_NOT_INSTALLED = "APP_NOT_INSTALLED"
     USER_MISMATCH = "USER_MISMATCH"
+    # Operator tokens (expiry, revocation).
+    TOKEN_EXPIRED = "TOKEN_EXPIRED"
+    DEVELOPER_TOKEN_REVOKED = "DEVELOPER_TOKEN_REVOKED"
 
 
 class ProtocolError(Exception):
@@ -152,6 +155,10 @@ HINTS: dict[ErrorCode, str] = {
     "user before calling its tools.",
     ErrorCode.USER_MISMATCH: "A core token acts only for its own user: send that user's id, or "
     "use a developer token.",
+    ErrorCode.TOKEN_EXPIRED: "Get a new token on the server: glasscloud token EMAIL (or "
+    "glasscloud dev-token EMAIL for a developer token).",
+    ErrorCode.DEVELOPER_TOKEN_REVOKED: "This developer token was revoked (glasscloud dev-token "
+    "revoke); ask the operator for a new one: glasscloud dev-token EMAIL.",
 }
 
 # HTTP status of a refusal before the WebSocket upgrade.
@@ -188,6 +195,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOOL_FAILED: 502,
     ErrorCode.APP_NOT_INSTALLED: 403,
     ErrorCode.USER_MISMATCH: 403,
+    ErrorCode.TOKEN_EXPIRED: 401,
+    ErrorCode.DEVELOPER_TOKEN_REVOKED: 401,
 }
 
 
