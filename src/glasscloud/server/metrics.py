@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from glasscloud.core.metrics import Metrics
@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("glasscloud.metrics")
 
+# The classic text format every Prometheus reads (prometheus_client >= 0.22 labels its output
+# 1.0.0, which Prometheus 2 does not know; the text is the same for our ASCII names).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DELIVERY_SAMPLE_EVERY = 64
 LOOP_LAG_INTERVAL = 0.5
 
@@ -155,11 +158,33 @@ class SocketTotals:
         self.bytes_out[stats.side] += stats.bytes_out
 
 
+# Series that exist at 0 before anything happened, so `rate()` and alerts work from the
+# first scrape; an empty list declares the family (HELP, TYPE) without a series.
+ALWAYS_EXPORTED: dict[str, list[dict[str, str]]] = {
+    "send_dropped": [
+        {"side": side, "reason": reason}
+        for side in ("app", "glasses")
+        for reason in ("closed", "queue_full")
+    ],
+    "app_deliveries": [{}],
+    "audio_frames_in": [{}],
+    "app_errors": [],
+    "glasses_errors": [],
+    "http_errors": [],
+    "inbound_refused": [],
+    "liveness_kills": [],
+}
+
+
 def core_counter_families(metrics: Metrics) -> list[Metric]:
     """The core's counters as Prometheus counter families (`glasscloud_<name>_total`)."""
     grouped: dict[str, list[tuple[dict[str, str], int]]] = {}
     for name, labels, value in metrics.items():
         grouped.setdefault(name, []).append((labels, value))
+    for name, zeros in ALWAYS_EXPORTED.items():
+        series = grouped.setdefault(name, [])
+        present = {tuple(sorted(labels.items())) for labels, _ in series}
+        series.extend((z, 0) for z in zeros if tuple(sorted(z.items())) not in present)
     families: list[Metric] = []
     for name, series in grouped.items():
         label_names = sorted({key for labels, _ in series for key in labels})
@@ -345,5 +370,5 @@ async def metrics_text(request: web.Request) -> web.Response:
 
         _developer(request)
     return web.Response(
-        body=server.prometheus.text(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        body=server.prometheus.text(), headers={"Content-Type": CONTENT_TYPE}
     )
