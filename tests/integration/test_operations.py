@@ -19,9 +19,8 @@ USER = "ops@example.com"
 
 
 def dev_headers(server, **claims) -> dict[str, str]:
-    return {
-        "Authorization": f"Bearer {issue_developer_token(server.secret, 'op@example.com', **claims)}"
-    }
+    token = issue_developer_token(server.secret, "op@example.com", **claims)
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def scrape(http, server, headers) -> dict[str, object]:
@@ -127,13 +126,17 @@ async def test_who_may_scrape(tmp_path):
             async with http.get(f"{base}/api/admin/metrics", headers=dev_headers(server)) as r:
                 assert r.status == 200
                 assert "counters" in await r.json()
-    async with serving(tmp_path, metrics_networks=("127.0.0.0/8",)) as server:
-        async with aiohttp.ClientSession() as http:
-            await scrape(http, server, {})
-    async with serving(tmp_path, metrics_networks=("10.0.0.0/8",)) as server:
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{http_base(server)}/metrics") as r:
-                assert r.status == 401
+    async with (
+        serving(tmp_path, metrics_networks=("127.0.0.0/8",)) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        await scrape(http, server, {})
+    async with (
+        serving(tmp_path, metrics_networks=("10.0.0.0/8",)) as server,
+        aiohttp.ClientSession() as http,
+        http.get(f"{http_base(server)}/metrics") as r,
+    ):
+        assert r.status == 401
 
 
 async def test_ready_says_which_check_failed(tmp_path):
