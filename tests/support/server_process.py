@@ -35,7 +35,9 @@ class ServerProcess:
         secret: str,
         public_url: str | None = None,
         name: str = "server",
+        extra_args: tuple[str, ...] = (),
     ) -> None:
+        self.extra_args = extra_args
         self.port = port
         self.database = database
         self.secret = secret
@@ -50,7 +52,9 @@ class ServerProcess:
 
     def again(self, name: str) -> ServerProcess:
         """A not-yet-started process with the same port, database, secret and public URL."""
-        return ServerProcess(self.port, self.database, self.secret, self.public_url, name)
+        return ServerProcess(
+            self.port, self.database, self.secret, self.public_url, name, self.extra_args
+        )
 
     @property
     def ws_base(self) -> str:
@@ -84,6 +88,7 @@ class ServerProcess:
         ]
         if self.public_url:
             args += ["--public-url", self.public_url]
+        args += list(self.extra_args)
         env = {k: v for k, v in os.environ.items() if not k.startswith("GLASSCLOUD_")}
         env["GLASSCLOUD_SECRET"] = self.secret
         self._proc = await asyncio.create_subprocess_exec(

@@ -1,7 +1,8 @@
 """Core tokens: HS256 JWTs naming a user by e-mail, as the reference cloud issues them.
 
-Reference tokens carry no `exp` and never expire, so none is issued and none is required;
-revoking access means changing the secret.
+Reference tokens carry no `exp` and never expire, so none is required: a token without `exp`
+keeps working. `glasscloud token EMAIL --expires 15m` issues one that carries it; an expired
+token is refused with TOKEN_EXPIRED (checked here against the caller's clock, no leeway).
 
 Every token this server signs says what it is in `typ` (`core`, `developer`, `app`) and is
 accepted only where that kind belongs. Core tokens issued before the claim existed (and the
@@ -26,7 +27,8 @@ APP_TOKEN_TYPE = "app"
 _KIND_NAMES = {DEVELOPER_TOKEN_TYPE: "a developer token", APP_TOKEN_TYPE: "an App token"}
 
 # Reference tokens may carry a non-string `sub` or `jti`; the user is named by `email` alone.
-_DECODE_OPTIONS = {"verify_sub": False, "verify_jti": False}
+# `exp` is checked by `check_expiry` (exactly, against a clock tests can drive).
+_DECODE_OPTIONS = {"verify_sub": False, "verify_jti": False, "verify_exp": False}
 
 
 class TokenError(Exception):
@@ -46,21 +48,45 @@ def generate_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def issue_core_token(secret: str, email: str, sub: str | None = None) -> str:
-    """Sign a token for `email` (lower-cased). `sub` defaults to that e-mail."""
+def issue_core_token(
+    secret: str,
+    email: str,
+    sub: str | None = None,
+    expires_in: float | None = None,
+    now: float | None = None,
+) -> str:
+    """Sign a token for `email` (lower-cased). `sub` defaults to that e-mail; with
+    `expires_in` (seconds) it carries `exp`."""
     normalised = email.strip().lower()
     if not normalised:
         raise ValueError("a core token needs a non-empty e-mail")
-    claims = {
+    issued = time.time() if now is None else now
+    claims: dict[str, object] = {
         "typ": CORE_TOKEN_TYPE,
         "sub": sub if sub is not None else normalised,
         "email": normalised,
-        "iat": int(time.time()),
+        "iat": int(issued),
     }
+    if expires_in is not None:
+        claims["exp"] = int(issued + expires_in)
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify_core_token(secret: str, token: str | None) -> str:
+def check_expiry(claims: dict[str, object], what: str, now: float | None = None) -> None:
+    """Raise TOKEN_EXPIRED if `claims` has an `exp` at or before `now`; no `exp`: fine."""
+    exp = claims.get("exp")
+    if exp is None:
+        return
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        raise TokenError(ErrorCode.INVALID_TOKEN_CLAIMS, f"The {what} has an unusable `exp`.")
+    if (time.time() if now is None else now) >= exp:
+        raise TokenError(
+            ErrorCode.TOKEN_EXPIRED,
+            f"The {what} expired at {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(exp))}.",
+        )
+
+
+def verify_core_token(secret: str, token: str | None, now: float | None = None) -> str:
     """Check `token` and return its user id (the lower-cased `email` claim).
 
     Raises TokenError with code MISSING_TOKEN, INVALID_TOKEN (also for a developer or App
@@ -95,4 +121,5 @@ def verify_core_token(secret: str, token: str | None) -> str:
         raise TokenError(
             ErrorCode.INVALID_TOKEN_CLAIMS, "The core token has no usable email claim."
         )
+    check_expiry(claims, "core token", now)
     return email.strip().lower()

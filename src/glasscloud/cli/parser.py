@@ -7,7 +7,7 @@ import sys
 from typing import Any, NoReturn
 
 from glasscloud import __version__
-from glasscloud.cli import app_new, apps, glasses, serve, tokens
+from glasscloud.cli import app_new, apps, config_cmd, glasses, serve, tokens
 
 PROG = "glasscloud"
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands: Any = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     # The order here is the order of `glasscloud --help`.
     serve.add_commands(commands)
+    config_cmd.add_commands(commands)
     tokens.add_token_command(commands)
     apps.add_commands(commands)
     tokens.add_dev_token_command(commands)

@@ -7,7 +7,13 @@ import dataclasses
 
 from glasscloud.cli.options import Commands, add_database
 from glasscloud.server.config import ServerConfig
-from glasscloud.server.config_sources import LOG_LEVELS, ServeFlags, server_config_from
+from glasscloud.server.config_sources import (
+    LOG_LEVELS,
+    Resolved,
+    ServeFlags,
+    resolve,
+    server_config_from,
+)
 
 
 def add_commands(commands: Commands) -> None:
@@ -15,8 +21,20 @@ def add_commands(commands: Commands) -> None:
         "serve",
         help="run the server",
         description="Run the server. Each flag falls back to GLASSCLOUD_<FLAG> "
-        "(e.g. GLASSCLOUD_PORT); the signing secret comes from GLASSCLOUD_SECRET if set, "
-        "else from the database.",
+        "(e.g. GLASSCLOUD_PORT), then to the config file's key (--config); the signing "
+        "secret comes from GLASSCLOUD_SECRET (or the file's `secret`) if set, else from the "
+        "database.",
+    )
+    add_serve_flags(serve)
+    serve.set_defaults(handler=_serve)
+
+
+def add_serve_flags(serve: argparse.ArgumentParser) -> None:
+    """The flags of `serve` (also taken by `glasscloud config`)."""
+    serve.add_argument(
+        "--config",
+        metavar="PATH",
+        help="TOML file of settings (env GLASSCLOUD_CONFIG); flags and GLASSCLOUD_* beat it",
     )
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", help="port to listen on, 1-65535 (default 8002)")
@@ -59,16 +77,39 @@ def add_commands(commands: Commands) -> None:
     )
     serve.add_argument(
         "--key-check-interval",
-        help="seconds between checks for API keys rotated by another process (default 2)",
+        help="seconds between checks for API keys rotated by another process and for revoked "
+        "developer tokens (default 2)",
     )
-    serve.set_defaults(handler=_serve)
+    serve.add_argument(
+        "--metrics-token",
+        metavar="TOKEN",
+        help="a scrape-only bearer token accepted by /metrics besides developer tokens",
+    )
+    serve.add_argument(
+        "--metrics-networks",
+        nargs="+",
+        metavar="CIDR",
+        help="networks whose clients may read /metrics without a token (env: comma-separated)",
+    )
+    serve.add_argument(
+        "--drain-delay",
+        help="seconds /ready answers 503 after SIGTERM before the server stops (default 1)",
+    )
+
+
+def serve_flags(args: argparse.Namespace) -> ServeFlags:
+    return ServeFlags(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ServeFlags)})
 
 
 def server_config(args: argparse.Namespace) -> ServerConfig:
-    """The ServerConfig for `serve`'s parsed flags and the GLASSCLOUD_* environment.
-    Raises ConfigError naming the flag or variable with a bad value."""
-    flags = ServeFlags(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ServeFlags)})
-    return server_config_from(flags)
+    """The ServerConfig for `serve`'s parsed flags, the GLASSCLOUD_* environment and the
+    config file. Raises ConfigError naming the flag, variable or file key with a bad value."""
+    return server_config_from(serve_flags(args))
+
+
+def resolved_config(args: argparse.Namespace) -> Resolved:
+    """As `server_config`, with where each setting came from."""
+    return resolve(serve_flags(args))
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -46,6 +46,7 @@ class AppSlot:
     webhook_attempts: int = 0
     restarts: int = 0
     running_since: float | None = None
+    launched_at: float = 0.0  # clock time of the start (for the App start-time histogram)
     released: str | None = None
     # A user's start shows a boot screen; a restart or a resume does not (it would cover the
     # captions of the App the user is reading).

@@ -161,6 +161,7 @@ class AppLifecycle:
         slot = AppSlot(record, app_wire.app_session_id(self.ctx.user_id, record.package_name))
         slot.restarts = restarts
         slot.boot_screen = boot_screen
+        slot.launched_at = self.ctx.clock.now()
         if on_result:
             slot.waiters.append(on_result)
         self.slots[record.package_name] = slot
@@ -273,6 +274,9 @@ class AppLifecycle:
                 if isinstance(subscriptions := saved.get("subscriptions"), list):
                     self.router.update(slot, subscriptions)
                 self.display.restore_state(slot.package_name, saved)
+            if was is AppState.LOADING:
+                started = self.ctx.clock.now() - slot.launched_at
+                self.ctx.metrics.observe("app_start_seconds", started)
             slot.resolve(StartResult(True, slot.package_name))
             slot.persisted = True
             if self.glasses_attached:

@@ -73,6 +73,9 @@ class ErrorCode(StrEnum):
     STREAM_BUSY = "STREAM_BUSY"
     MANAGED_STREAMING_UNAVAILABLE = "MANAGED_STREAMING_UNAVAILABLE"
     TRANSLATION_UNAVAILABLE = "TRANSLATION_UNAVAILABLE"
+    # Operator tokens (expiry, revocation).
+    TOKEN_EXPIRED = "TOKEN_EXPIRED"
+    DEVELOPER_TOKEN_REVOKED = "DEVELOPER_TOKEN_REVOKED"
 
 
 class ProtocolError(Exception):
@@ -178,6 +181,10 @@ HINTS: dict[ErrorCode, str] = {
     "RTMP server; managed streaming needs a media server this glasscloud does not have.",
     ErrorCode.TRANSLATION_UNAVAILABLE: "Configure a translation provider "
     "(GLASSCLOUD_TRANSLATION_PROVIDER; see README, Translation).",
+    ErrorCode.TOKEN_EXPIRED: "Get a new token on the server: glasscloud token EMAIL (or "
+    "glasscloud dev-token EMAIL for a developer token).",
+    ErrorCode.DEVELOPER_TOKEN_REVOKED: "This developer token was revoked (glasscloud dev-token "
+    "revoke); ask the operator for a new one: glasscloud dev-token EMAIL.",
 }
 
 # HTTP status of a refusal before the WebSocket upgrade.
@@ -215,6 +222,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.APP_NOT_INSTALLED: 403,
     ErrorCode.USER_MISMATCH: 403,
     ErrorCode.TTS_UNAVAILABLE: 503,
+    ErrorCode.TOKEN_EXPIRED: 401,
+    ErrorCode.DEVELOPER_TOKEN_REVOKED: 401,
 }
 
 

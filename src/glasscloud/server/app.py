@@ -27,7 +27,10 @@ from glasscloud.server import (
     console,
     dev_api,
     dev_apps_api,
+    dev_tokens,
     glasses_ws,
+    health,
+    metrics,
     public_api,
     rest,
     settings_api,
@@ -48,6 +51,7 @@ from glasscloud.server.connection import ConnectionStats, WsConnection
 from glasscloud.server.effects import HttpEffects, TaskSet
 from glasscloud.server.inbound import UserLimits
 from glasscloud.server.liveness import LivenessMonitor
+from glasscloud.server.metrics import ServerMetrics
 from glasscloud.server.photo_upload import PhotoErrorPoster
 from glasscloud.server.request_context import SERVER_KEY
 from glasscloud.server.revocation import KeyRevocations
@@ -114,6 +118,12 @@ class GlasscloudServer:
             config.max_pending_per_address,
             config.fd_reserve,
         )
+        self.dev_tokens = dev_tokens.DeveloperTokens(
+            secret, store.revoked_developer_token_ids, config.key_check_interval
+        )
+        # True from SIGTERM until the process exits: /ready answers 503 (server/health.py).
+        self.draining = False
+        self.prometheus = ServerMetrics(self)
         self.web_app = self._build_app()
         self._runner: web.AppRunner | None = None
         self._alive_task: asyncio.Task[None] | None = None
@@ -128,6 +138,9 @@ class GlasscloudServer:
         app.router.add_get("/glasses-ws", glasses_ws.handle)
         app.router.add_get("/app-ws", app_ws.handle)
         rest.add_routes(app)
+        health.add_routes(app)
+        metrics.add_routes(app)
+        dev_tokens.add_routes(app)
         dev_api.add_routes(app)
         app_servers.add_routes(app)
         storage_api.add_routes(app)
@@ -146,6 +159,7 @@ class GlasscloudServer:
         self.connections.discard(conn)
         self.revocations.forget(conn)
         self.closed_stats.append(conn.stats)
+        self.prometheus.socket_totals.closed(conn.stats)
         if user_id is not None:
             self.user_limits.release(user_id)
         conn.finish()
@@ -182,6 +196,8 @@ class GlasscloudServer:
         self._alive_task = asyncio.get_running_loop().create_task(self._keep_alive_mark())
         self.liveness.start()
         self.revocations.start()
+        await self.dev_tokens.start()
+        self.prometheus.loop_lag.start()
         log.info(
             "glasscloud listening",
             extra={
@@ -219,6 +235,10 @@ class GlasscloudServer:
                 log.warning("could not write the alive mark", exc_info=True)
             await asyncio.sleep(ALIVE_INTERVAL)
 
+    def begin_drain(self) -> None:
+        """From now on /ready answers 503; everything else keeps working until `stop`."""
+        self.draining = True
+
     async def stop(self, timeout: float = 5.0) -> None:
         """Graceful: tell every glasses and App socket we are restarting (they reconnect),
         let queued frames and persistence finish, then close."""
@@ -229,6 +249,8 @@ class GlasscloudServer:
             self._site = None
         await self.liveness.stop()
         await self.revocations.stop()
+        await self.dev_tokens.stop()
+        await self.prometheus.loop_lag.stop()
         if self._alive_task is not None:
             self._alive_task.cancel()
         self.registry.save_resume_states()

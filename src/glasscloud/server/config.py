@@ -64,8 +64,15 @@ class ServerConfig:
     keepalive_timeout: float = 15.0
     max_pending_per_address: int = 64
     fd_reserve: int = 128
-    # Seconds between checks for API keys rotated by another process (the CLI).
+    # Seconds between checks for API keys rotated by another process (the CLI); also the
+    # refresh of the revoked developer tokens.
     key_check_interval: float = 2.0
+    # Operations (server/metrics.py, server/health.py): a scrape-only token for /metrics,
+    # networks whose clients may scrape without a token, seconds /ready answers 503 after
+    # SIGTERM before the server stops listening.
+    metrics_token: str | None = None
+    metrics_networks: tuple[str, ...] = ()
+    drain_delay: float = 1.0
 
     @property
     def base_url(self) -> str:

@@ -1,21 +1,28 @@
 """Where a `ServerConfig` comes from: command-line flags, then GLASSCLOUD_* variables, then
-the defaults of `ServerConfig` itself.
+a TOML config file (`--config PATH` / `GLASSCLOUD_CONFIG`), then the defaults of
+`ServerConfig` itself.
 
 Each setting is read the same way: the flag's value if it was given, else GLASSCLOUD_<NAME>
 (an empty variable, e.g. `GLASSCLOUD_PORT=` in a compose file, counts as unset), else the
-default. A bad value raises `ConfigError` whose message names where the value came from
-(`--port` or `GLASSCLOUD_PORT`), so the operator knows which one to fix. Nothing here knows
-argparse: the command line hands over a `ServeFlags`, tests can pass any `environ`.
+file's `<name>` key, else the default. A bad value raises `ConfigError` whose message names
+where the value came from (`--port`, `GLASSCLOUD_PORT` or `glasscloud.toml: port`), so the
+operator knows which one to fix; a key the file does not know is an error naming it (a typo
+must not silently leave a default). `resolve` also says where each setting came from, for
+`glasscloud config`. Nothing here knows argparse: the command line hands over a
+`ServeFlags`, tests can pass any `environ`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
 
 from glasscloud.server.config import (
     DEFAULT_SYSTEM_NETWORKS,
@@ -51,37 +58,144 @@ class ServeFlags:
     max_pending_per_address: str | None = None
     fd_reserve: str | None = None
     key_check_interval: str | None = None
+    metrics_token: str | None = None
+    metrics_networks: Sequence[str] | None = None
+    drain_delay: str | None = None
+    config: str | None = None
+
+
+# Every setting the config file may hold (its keys), in the order `glasscloud config` prints.
+FILE_SETTINGS = (
+    "host",
+    "port",
+    "database",
+    "public_url",
+    "internal_url",
+    "system_networks",
+    "secret",
+    "log_level",
+    "dashboard_package",
+    "asr_provider",
+    "asr_workers",
+    "header_timeout",
+    "keepalive_timeout",
+    "max_pending_per_address",
+    "fd_reserve",
+    "key_check_interval",
+    "metrics_token",
+    "metrics_networks",
+    "drain_delay",
+)
+SECRET_SETTINGS = frozenset({"secret", "metrics_token"})
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A configuration and, per setting, where it came from: `flag`, `env`, `file` or
+    `default` (and the flag, variable or file key in `labels`)."""
+
+    config: ServerConfig
+    origins: dict[str, str]
+    labels: dict[str, str]
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One entry per setting for `glasscloud config`: secrets as present/absent only,
+        the database URL's password hidden."""
+        rows = []
+        for name in FILE_SETTINGS:
+            value: Any = getattr(self.config, name)
+            if name in SECRET_SETTINGS:
+                value = "set (hidden)" if value else "not set"
+            elif name == "database":
+                value = make_url(value).render_as_string(hide_password=True)
+            elif value is None:
+                value = "not set"
+            elif isinstance(value, tuple):
+                value = list(value)
+            rows.append(
+                {
+                    "setting": name,
+                    "value": value,
+                    "source": self.origins.get(name, "default"),
+                    "from": self.labels.get(name, ""),
+                }
+            )
+        return rows
 
 
 def server_config_from(flags: ServeFlags, environ: Mapping[str, str] | None = None) -> ServerConfig:
-    """The ServerConfig for these flags and environment (default: `os.environ`)."""
-    source = _Sources(flags, os.environ if environ is None else environ)
-    settings: dict[str, Any] = {"database": database_url_from(flags.database, source.environ)}
+    """The ServerConfig for these flags, environment (default: `os.environ`) and the config
+    file they name."""
+    return resolve(flags, environ).config
+
+
+def resolve(flags: ServeFlags, environ: Mapping[str, str] | None = None) -> Resolved:
+    """The ServerConfig and where each of its settings came from."""
+    environment = os.environ if environ is None else environ
+    path = flags.config or _variable(environment, "config")
+    source = _Sources(flags, environment, load_config_file(path) if path else {}, path or "")
+    settings: dict[str, Any] = {"database": _database_url(source)}
     for name, check in _SIMPLE_SETTINGS:
         raw, label = source.value(name)
         if raw is not None and (value := check(raw, label)) is not None:
             settings[name] = value
-    settings["system_networks"] = _system_networks(source)
+        else:
+            source.forget(name)
+    settings["system_networks"] = _network_setting(source, "system_networks")
+    if flags.metrics_networks is not None or source.has("metrics_networks"):
+        settings["metrics_networks"] = _network_setting(source, "metrics_networks")
     settings.update(_asr_settings(source))
     settings.update(_translation_settings(source.environ))
-    settings["secret"] = secret_from(source.environ)
-    return ServerConfig(**settings)
+    secret, _ = source.value("secret")
+    settings["secret"] = secret
+    settings["metrics_token"] = source.value("metrics_token")[0]
+    return Resolved(ServerConfig(**settings), source.origins, source.labels)
+
+
+def load_config_file(path: str) -> dict[str, Any]:
+    """The settings of a TOML file, keys as setting names (`public_url`; `public-url` is
+    read the same). ConfigError for a missing or unparsable file or an unknown key."""
+    try:
+        with open(path, "rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"the config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the config file {path} is not valid TOML: {exc}") from None
+    settings: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name not in FILE_SETTINGS:
+            raise ConfigError(
+                f"{path}: unknown setting '{key}' (known: {', '.join(FILE_SETTINGS)})"
+            )
+        settings[name] = value
+    return settings
 
 
 def database_url_from(flag: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """--database, else GLASSCLOUD_DATABASE, else ./glasscloud.db; the scheme is checked."""
-    url = flag if flag is not None else _variable(environ, "database")
+    """--database, else GLASSCLOUD_DATABASE, else the file of GLASSCLOUD_CONFIG, else
+    ./glasscloud.db; the scheme is checked."""
+    return _database_url(_Sources.for_commands(ServeFlags(database=flag), environ))
+
+
+def secret_from(environ: Mapping[str, str] | None = None) -> str | None:
+    """GLASSCLOUD_SECRET (or the `secret` of the GLASSCLOUD_CONFIG file), or None (then the
+    secret kept in the database signs tokens)."""
+    return _Sources.for_commands(ServeFlags(), environ).value("secret")[0]
+
+
+def _database_url(source: _Sources) -> str:
+    url, label = source.value("database")
     url = url or default_database_url()
     try:
         parse_database_url(url)
     except StoreError as exc:
-        raise ConfigError(exc.message) from None
+        in_file = not label.startswith(("-", "GLASSCLOUD_"))
+        raise ConfigError(f"{label}: {exc.message}" if in_file else exc.message) from None
     return url
-
-
-def secret_from(environ: Mapping[str, str] | None = None) -> str | None:
-    """GLASSCLOUD_SECRET, or None (then the secret kept in the database signs tokens)."""
-    return _variable(environ, "secret")
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -93,17 +207,50 @@ def _variable(environ: Mapping[str, str] | None, name: str) -> str | None:
     return source.get("GLASSCLOUD_" + name.upper()) or None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Sources:
     flags: ServeFlags
     environ: Mapping[str, str]
+    file: Mapping[str, Any] = field(default_factory=dict)
+    path: str = ""
+    origins: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_commands(cls, flags: ServeFlags, environ: Mapping[str, str] | None) -> _Sources:
+        """For commands other than serve: flags given, the environment, GLASSCLOUD_CONFIG."""
+        environment = os.environ if environ is None else environ
+        path = _variable(environment, "config")
+        return cls(flags, environment, load_config_file(path) if path else {}, path or "")
+
+    def has(self, name: str) -> bool:
+        return name in self.file or _variable(self.environ, name) is not None
 
     def value(self, name: str) -> tuple[str | None, str]:
-        """The flag's value, else GLASSCLOUD_<NAME>; with a label naming where it came from."""
-        value = getattr(self.flags, name)
+        """The flag's value, else GLASSCLOUD_<NAME>, else the file's key (as text); with a
+        label naming where it came from (recorded in `origins` / `labels`)."""
+        value = getattr(self.flags, name, None)
         if value is not None:
-            return value, "--" + name.replace("_", "-")
-        return _variable(self.environ, name), "GLASSCLOUD_" + name.upper()
+            return self._from("flag", name, "--" + name.replace("_", "-"), value)
+        if (variable := _variable(self.environ, name)) is not None:
+            return self._from("env", name, "GLASSCLOUD_" + name.upper(), variable)
+        if name in self.file:
+            raw = self.file[name]
+            label = f"{self.path}: {name}"
+            if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+                raise ConfigError(f"{label} must be a string or a number, not {raw!r}")
+            return self._from("file", name, label, str(raw))
+        return None, "GLASSCLOUD_" + name.upper()
+
+    def _from(self, origin: str, name: str, label: str, value: Any) -> tuple[Any, str]:
+        self.origins[name] = origin
+        self.labels[name] = label
+        return value, label
+
+    def forget(self, name: str) -> None:
+        """The value given means "the default" (an empty URL flag)."""
+        self.origins.pop(name, None)
+        self.labels.pop(name, None)
 
 
 # -- checks: (raw value, label) -> the setting, or None to keep the default -------------------
@@ -171,6 +318,7 @@ _SIMPLE_SETTINGS: tuple[tuple[str, Callable[[str, str], Any]], ...] = (
     ("max_pending_per_address", _count),
     ("fd_reserve", _count),
     ("key_check_interval", _seconds),
+    ("drain_delay", _seconds),
 )
 
 
@@ -188,14 +336,25 @@ def _networks(raw: Sequence[str], label: str) -> tuple[str, ...]:
     return tuple(networks)
 
 
-def _system_networks(source: _Sources) -> tuple[str, ...]:
-    """--system-networks A B ..., else GLASSCLOUD_SYSTEM_NETWORKS=A,B, else the defaults."""
-    if source.flags.system_networks is not None:
-        return _networks(source.flags.system_networks, "--system-networks")
-    if raw := _variable(source.environ, "system_networks"):
-        items = [part for part in raw.split(",") if part.strip()]
-        return _networks(items, "GLASSCLOUD_SYSTEM_NETWORKS")
-    return DEFAULT_SYSTEM_NETWORKS
+def _network_setting(source: _Sources, name: str) -> tuple[str, ...]:
+    """--<name> A B ..., else GLASSCLOUD_<NAME>=A,B, else the file's list (or "A,B"), else
+    the default (system networks: loopback and private ranges; metrics networks: none)."""
+    flag = getattr(source.flags, name)
+    if flag is not None:
+        label = source._from("flag", name, "--" + name.replace("_", "-"), flag)[1]
+        return _networks(flag, label)
+    if raw := _variable(source.environ, name):
+        label = source._from("env", name, "GLASSCLOUD_" + name.upper(), raw)[1]
+        return _networks([part for part in raw.split(",") if part.strip()], label)
+    if name in source.file:
+        value = source.file[name]
+        label = source._from("file", name, f"{source.path}: {name}", value)[1]
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f'{label} must be a list of networks such as ["10.0.0.0/8"]')
+        return _networks(value, label)
+    return DEFAULT_SYSTEM_NETWORKS if name == "system_networks" else ()
 
 
 def _asr_settings(source: _Sources) -> dict[str, Any]:
@@ -217,9 +376,10 @@ def _asr_settings(source: _Sources) -> dict[str, Any]:
         "asr_provider": provider,
         "asr_options": tuple(sorted(asr_options_from_env(provider, source.environ).items())),
     }
-    if workers := _variable(source.environ, "asr_workers"):
+    workers, label = source.value("asr_workers")
+    if workers:
         if not workers.isdigit():
-            raise ConfigError("GLASSCLOUD_ASR_WORKERS must be a whole number (0 = one per core)")
+            raise ConfigError(f"{label} must be a whole number (0 = one per core)")
         settings["asr_workers"] = int(workers)
     return settings
 

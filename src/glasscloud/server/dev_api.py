@@ -1,6 +1,6 @@
 """The developer REST API (`/api/dev/...`) and the operator's status routes
-(`/api/admin/...`, `/metrics`). Both take `Authorization: Bearer <developer token>`
-(`glasscloud dev-token EMAIL`)."""
+(`/api/admin/...`; `/metrics` is in `server/metrics.py`). Both take
+`Authorization: Bearer <developer token>` (`glasscloud dev-token EMAIL`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from glasscloud.auth.app_tokens import issue_app_token, verify_developer_token
+from glasscloud.auth.app_tokens import issue_app_token
 from glasscloud.auth.tokens import TokenError
 from glasscloud.protocol.errors import ErrorCode, ProtocolError, package_not_found
 from glasscloud.protocol.jsonio import decode_body, iso_timestamp
@@ -28,7 +28,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/dev/apps/{package}/token", app_token)
     app.router.add_get("/api/admin/sessions", sessions)
     app.router.add_get("/api/admin/metrics", metrics_json)
-    app.router.add_get("/metrics", metrics_text)
 
 
 def _refuse(request: web.Request, error: ProtocolError) -> web.Response:
@@ -39,7 +38,7 @@ def _developer(request: web.Request) -> str:
     server = server_of(request)
     token = bearer_token(request.headers.get("Authorization"))
     try:
-        return verify_developer_token(server.secret, token or None)
+        return server.dev_tokens.verify(token or None)
     except TokenError as error:
         raise error_exception(
             error.as_protocol_error(), Envelope.DEVELOPER, server.metrics
@@ -197,17 +196,3 @@ async def metrics_json(request: web.Request) -> web.Response:
             ],
         }
     )
-
-
-async def metrics_text(request: web.Request) -> web.Response:
-    """Prometheus text format."""
-    _developer(request)
-    server = server_of(request)
-    lines = [
-        f"glasscloud_sessions {len(server.registry)}",
-        f"glasscloud_connections {len(server.connections)}",
-    ]
-    for name, labels, value in server.metrics.items():
-        label_text = ",".join(f'{k}="{v}"' for k, v in labels.items())
-        lines.append(f"glasscloud_{name}_total{{{label_text}}} {value}")
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 from aiohttp import WSMessage, WSMsgType, web
@@ -147,12 +148,18 @@ async def _serve(
     assert session is not None
     session.attach_glasses(conn)
     session.log.info("glasses connected")
+    sampler = server.prometheus.delivery_sampler  # 1 in N frames timed (server/metrics.py)
+    countdown = sampler.every
     try:
         async for msg in frames:
+            countdown -= 1
+            started = 0.0 if countdown else perf_counter()
             if msg.type is WSMsgType.TEXT:
                 _on_text(server, session, conn, msg.data)
             else:
                 session.handle_glasses_audio(msg.data)
+            if started:
+                countdown = sampler.sampled(started)
     finally:
         session.glasses_closed(conn)
 

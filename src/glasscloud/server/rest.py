@@ -1,16 +1,15 @@
-"""REST routes for the phone: list, start and stop Apps (Bearer core token), and health."""
+"""REST routes for the phone: list, start and stop Apps (Bearer core token). Health and
+readiness are in `health.py`."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from aiohttp import web
 
 from glasscloud.core.ports import StartResult
 from glasscloud.protocol.errors import ErrorCode, ProtocolError, package_not_found
-from glasscloud.protocol.jsonio import iso_timestamp
 from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.request_context import core_token_user, server_of
 
@@ -19,7 +18,6 @@ _START_STATUS = {"WEBHOOK": 502, "TIMEOUT": 504, "STOPPED": 409, "CONNECTION": 4
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/health", health)
     for prefix in ("/apps", "/api/apps"):
         app.router.add_get(prefix, list_apps)
         app.router.add_post(prefix + "/{package}/start", start_app)
@@ -28,17 +26,6 @@ def add_routes(app: web.Application) -> None:
 
 def _error(request: web.Request, error: ProtocolError) -> web.Response:
     return error_response(error, Envelope.PHONE, server_of(request).metrics)
-
-
-async def health(request: web.Request) -> web.Response:
-    server = server_of(request)
-    return web.json_response(
-        {
-            "status": "ok",
-            "sessions": len(server.registry),
-            "timestamp": iso_timestamp(time.time()),
-        }
-    )
 
 
 async def list_apps(request: web.Request) -> web.Response:

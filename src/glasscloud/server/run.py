@@ -46,6 +46,16 @@ def freeze_startup_objects() -> int:
     return gc.get_freeze_count()
 
 
+async def drain(server: GlasscloudServer) -> None:
+    """The first step of a graceful stop: /ready answers 503 for `drain_delay` seconds, so
+    a load balancer stops sending new users here, while everything else keeps working."""
+    server.begin_drain()
+    delay = server.config.drain_delay
+    log.info("draining: /ready answers 503 for %.1f s before the server stops", delay)
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
 async def serve(config: ServerConfig) -> None:
     server = await start_server(config)
     log.info(
@@ -53,6 +63,7 @@ async def serve(config: ServerConfig) -> None:
     )
     try:
         await until_stop_signal()
+        await drain(server)
         log.info("shutting down")
     finally:
         await stop_server(server)

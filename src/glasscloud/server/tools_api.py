@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from glasscloud.auth.app_tokens import verify_developer_token
 from glasscloud.auth.tokens import TokenError, verify_core_token
 from glasscloud.core import app_tools
 from glasscloud.protocol import app as app_wire
@@ -45,7 +44,7 @@ def _caller(request: web.Request) -> Caller:
     server = server_of(request)
     token = bearer_token(request.headers.get("Authorization"))
     try:
-        return Caller(None, verify_developer_token(server.secret, token or None))
+        return Caller(None, server.dev_tokens.verify(token or None))
     except TokenError:
         pass
     try:

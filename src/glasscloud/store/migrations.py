@@ -101,6 +101,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE apps ADD COLUMN webview_url TEXT NOT NULL DEFAULT ''",
         ),
     ),
+    Migration(
+        4,
+        "developer_tokens: issued developer tokens (id, expiry), revocable",
+        (
+            """CREATE TABLE developer_tokens (
+                token_id TEXT NOT NULL PRIMARY KEY,
+                email TEXT NOT NULL,
+                issued_at BIGINT NOT NULL,
+                expires_at BIGINT,
+                revoked_at BIGINT
+            )""",
+        ),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)

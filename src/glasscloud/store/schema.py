@@ -84,6 +84,17 @@ webview_tokens = Table(
     Column("expires_at", BigInteger, nullable=False),  # wall-clock milliseconds
 )
 
+# Developer tokens issued since they carry an id: wall-clock seconds; expires_at NULL = never.
+developer_tokens = Table(
+    "developer_tokens",
+    metadata,
+    Column("token_id", Text, primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("issued_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
 server_meta = Table(
     "server_meta",
     metadata,

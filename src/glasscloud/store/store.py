@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Row, Table, delete, select, update
+from sqlalchemy import Row, Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
@@ -27,12 +27,14 @@ from glasscloud.auth.tokens import generate_secret
 from glasscloud.core.records import AppRecord, UserRecord
 from glasscloud.store import validation
 from glasscloud.store.app_data import AppDataStore
+from glasscloud.store.dev_tokens import DeveloperTokenStore
 from glasscloud.store.engine import WRITE, create_engine
 from glasscloud.store.errors import AppExists, AppNotFound, StoreError
 from glasscloud.store.migrations import migrate
 from glasscloud.store.schema import (
     app_storage,
     apps,
+    schema_version,
     server_meta,
     user_apps,
     users,
@@ -60,7 +62,7 @@ _OPEN_ATTEMPTS = 8
 _FAILURE = "the database operation failed"
 
 
-class Store(AppDataStore):
+class Store(AppDataStore, DeveloperTokenStore):
     """Apps, users, per-user App state and server metadata, on SQLite or PostgreSQL.
 
     Open with `await Store.open(url)` (which migrates the schema) and close with `close()`,
@@ -150,6 +152,16 @@ class Store(AppDataStore):
             return conn.execute(query).scalar_one()
 
         return await self._run(op, write=True)
+
+    async def schema_version(self) -> int:
+        """The migration version the database is at (a round trip: also the readiness
+        check that the database answers)."""
+        query = select(func.max(schema_version.c.version))
+
+        def op(conn: Connection) -> int:
+            return int(conn.execute(query).scalar() or 0)
+
+        return await self._run(op)
 
     async def get_meta(self, key: str) -> str | None:
         """A value of the server's own bookkeeping (`server_meta`), or None."""
