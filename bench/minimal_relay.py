@@ -16,18 +16,13 @@ SIGUSR1 writes its event-loop stalls and GC pauses to `--stalls-out` (bench/stal
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import signal
 import time
 from collections import defaultdict
 
 import msgspec
-import uvloop
 from aiohttp import WSMsgType, web
 
-from bench.stalls import StallMonitor
-from bench.stats import pin, raise_nofile
+from bench.relay_host import run_relay
 
 
 class _Typed(msgspec.Struct):
@@ -106,34 +101,12 @@ async def app(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _main(port: int, stalls_out: str) -> None:
-    web_app = web.Application()
-    web_app.router.add_get("/glasses/{g}", glasses)
-    web_app.router.add_get("/app/{g}", app)
-    runner = web.AppRunner(web_app, handle_signals=False, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port, backlog=4096, reuse_address=True).start()
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stopping.set)
-    loop.add_signal_handler(signal.SIGINT, stopping.set)
-    stalls = StallMonitor()
-    stalls.start()
-    loop.add_signal_handler(signal.SIGUSR1, lambda: stalls.dump(stalls_out))
-    print("READY", flush=True)
-    await stopping.wait()
-    await runner.cleanup()
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--cpu", type=int, default=0)
-    parser.add_argument("--stalls-out", default="/tmp/glasscloud-bench-minimal.stalls.json")
-    args = parser.parse_args()
-    pin(args.cpu)
-    raise_nofile()
-    uvloop.run(_main(args.port, args.stalls_out))
+    run_relay(
+        __doc__ or "",
+        {"/glasses/{g}": glasses, "/app/{g}": app},
+        "/tmp/glasscloud-bench-minimal.stalls.json",
+    )
 
 
 if __name__ == "__main__":
