@@ -17,14 +17,12 @@ import statistics
 import time
 import types
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
-from bench.core_bench import build
+from bench.core_bench import build, cases, per_call_us
 from glasscloud.core.mirror import Mirror
 from glasscloud.core.router import Router
 from glasscloud.core.session import UserSession
-from glasscloud.protocol.glasses import decode_glasses_message
 from glasscloud.protocol.jsonio import encode
 from glasscloud.protocol.streams import transcription_key
 
@@ -54,50 +52,6 @@ def build_without_tap(k: int) -> Any:
     router = session.router
     router.deliver_transcription = types.MethodType(_deliver_transcription_without_tap, router)
     return built
-
-
-def cases(built: Any) -> dict[str, Callable[[int], None]]:
-    session, clock, _glasses, apps = built
-    audio = bytes(3200)
-    transcription = (
-        '{"type":"local_transcription","text":"hello there","isFinal":true,'
-        '"transcribeLanguage":"en-US"}'
-    )
-    button = '{"type":"button_press","buttonId":"main","pressType":"short"}'
-
-    def display(i: int) -> None:
-        clock.advance(0.001)
-        session.handle_app_text(
-            apps[0],
-            '{"type":"display_event","packageName":"com.bench.app0","view":"main",'
-            f'"layout":{{"layoutType":"text_wall","text":"caption {i}"}}}}',
-        )
-
-    def display_shown(i: int) -> None:
-        clock.advance(0.31)  # past the throttle: every display goes to the glasses
-        display(i)
-
-    return {
-        "audio frame -> K Apps": lambda i: session.handle_glasses_audio(audio),
-        "local_transcription -> K Apps": lambda i: session.handle_glasses_message(
-            decode_glasses_message(transcription)
-        ),
-        "button_press -> K Apps": lambda i: session.handle_glasses_message(
-            decode_glasses_message(button)
-        ),
-        "display_event (throttled)": display,
-        "display_event (each sent)": display_shown,
-    }
-
-
-def per_call_us(fn: Callable[[int], None], n: int, repeats: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for i in range(n):
-            fn(i)
-        best = min(best, time.perf_counter() - start)
-    return best / n * 1e6
 
 
 def check_ns(n: int = 2_000_000) -> float:
@@ -139,7 +93,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for name in names:
             for variant, fns in variants.items():
-                results[variant][name].append(per_call_us(fns[name], args.n))
+                results[variant][name].append(per_call_us(fns[name], args.n, repeats=3))
     print(
         f"K = {args.k} Apps; µs per message over {args.rounds} interleaved rounds (each the "
         f"best of 3 x {args.n:,}), core only; median / min of the rounds"
