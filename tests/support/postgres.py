@@ -211,7 +211,7 @@ class PostgresServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 (only prctl; no locks taken)
+                preexec_fn=_die_with_parent,  # only a prctl call: safe between fork and exec
                 **self._as_server_user(),
             )
         finally:
