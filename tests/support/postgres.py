@@ -78,7 +78,7 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -106,7 +106,7 @@ class PostgresServer:
     def start(self) -> PostgresServer:
         self._initdb()
         for _attempt in range(3):  # the free port may be taken between choosing and binding
-            self.port = _free_port()
+            self.port = free_port()
             if self._start_postgres():
                 return self
         raise RuntimeError(f"PostgreSQL did not start; log:\n{self.log_tail()}")

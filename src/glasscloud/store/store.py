@@ -54,8 +54,12 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _reason(exc: DBAPIError) -> str:
-    return str(exc.orig).strip() or type(exc.orig).__name__
+def _reason(error: BaseException) -> str:
+    """The driver's own sentence: "Connect call failed ('127.0.0.1', 5432)" rather than
+    "[Errno 111] Connect call failed ...", the exception's name if it has none."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error).strip() or type(error).__name__
 
 
 _OPEN_ATTEMPTS = 8
@@ -545,6 +549,10 @@ class Store(AppDataStore, DeveloperTokenStore):
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, _transaction, engine, fn)
         except DBAPIError as exc:
+            raise StoreError(f"{failure}: {_reason(exc.orig)}") from exc
+        except OSError as exc:
+            # asyncpg's connect (refused, unreachable host, timed out): SQLAlchemy passes it on
+            # unwrapped, and it must reach callers as StoreError like any database failure.
             raise StoreError(f"{failure}: {_reason(exc)}") from exc
 
     def _insert(self, table: Table) -> Any:
