@@ -1,4 +1,5 @@
-"""Store operations of Simple Storage and webview tokens (store/app_data.py)."""
+"""Store operations of Simple Storage and webview tokens (store/app_data.py), on SQLite and
+a real PostgreSQL (`store_url`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from glasscloud.store.store import Store
 
 
 @pytest.fixture
-async def store(tmp_path):
-    store = await Store.open(f"sqlite:///{tmp_path}/glass.db")
+async def store(store_url):
+    store = await Store.open(store_url)
     yield store
     await store.close()
 

@@ -1,4 +1,5 @@
-"""Migration 3 (an App's tools and web page), and updating and deleting Apps in the store."""
+"""Migration 3 (an App's tools and web page), and updating and deleting Apps in the store
+(on SQLite and a real PostgreSQL: `store_url`)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ TOOLS = ({"id": "add_note", "description": "Add a note"},)
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/glass.db"
+def url(store_url: str) -> str:
+    return store_url
 
 
-async def test_a_version_2_database_gains_tools_and_webview_url(tmp_path, url):
+async def test_a_version_2_database_gains_tools_and_webview_url(tmp_path: Path):
+    url = f"sqlite:///{tmp_path}/glass.db"
     db = sqlite3.connect(tmp_path / "glass.db")
     db.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)")
     for step in MIGRATIONS[:2]:
