@@ -33,7 +33,9 @@ async def _running_apps_become(url: str, expected: tuple[str, ...], timeout: flo
 async def test_serve_on_a_real_postgresql_keeps_and_restores_running_apps(postgres_url):
     async with aiohttp.ClientSession() as http:
         app = await PyApp(http, PACKAGE, "").start()
-        server = ServerProcess(free_port(), postgres_url, SECRET)
+        server = ServerProcess(
+            free_port(), postgres_url, SECRET, extra_args=("--drain-delay", "0")
+        )
         try:
             await server.start()
             async with http.get(f"{server.http_base}/ready") as response:
