@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from glasscloud.auth.app_tokens import issue_developer_token
 from glasscloud.auth.tokens import issue_core_token
 from glasscloud.server.metrics import DELIVERY_SAMPLE_EVERY
+from glasscloud.store.migrations import LATEST_VERSION
 from tests.support.scenarios import running_app
 from tests.support.servers import http_base, serving
 
@@ -156,7 +157,7 @@ async def test_ready_says_which_check_failed(tmp_path):
         async with http.get(f"{base}/ready") as r:
             body = await r.json()
             assert (r.status, body["failed"]) == (503, ["migrations"])
-            assert "needs 4" in body["checks"]["migrations"]
+            assert f"needs {LATEST_VERSION}" in body["checks"]["migrations"]
 
         async def unreachable() -> int:
             from glasscloud.store.errors import StoreError
