@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from glasscloud.server.app import GlasscloudServer
+from tests.support.postgres import postgres_server, postgres_url, store_url
 from tests.support.scenarios import glasses_starting, register_app
 from tests.support.servers import FAST, http_base, make_config, serving, token_for, ws_base
 
@@ -19,7 +20,10 @@ __all__ = [
     "glasses_starting",
     "http_base",
     "make_config",
+    "postgres_server",
+    "postgres_url",
     "register_app",
+    "store_url",
     "token_for",
     "ws_base",
 ]

@@ -1,4 +1,6 @@
-"""The Store against a real SQLite file in a temporary directory."""
+"""The Store against a real SQLite file in a temporary directory and a real PostgreSQL
+database (tests/support/postgres.py): every test taking `url` or `store` runs on both; the
+ones about SQLite's own file, locking and worker thread take `sqlite_url`."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from glasscloud.auth.apikeys import hash_api_key, verify_api_key
 from glasscloud.store import AppExists, AppNotFound, AppRecord, Store, StoreError, UserRecord
@@ -17,12 +20,18 @@ from glasscloud.store.engine import create_engine
 from glasscloud.store.migrations import LATEST_VERSION
 from glasscloud.store.schema import metadata
 from glasscloud.store.urls import parse_database_url
+from tests.support.postgres import PASSWORD, free_port
 
 SCHEMA = ({"key": "language", "type": "select", "defaultValue": "en"},)
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
+def url(store_url: str) -> str:
+    return store_url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/glass.db"
 
 
@@ -33,10 +42,16 @@ async def store(url: str):
     await store.close()
 
 
-def _beside(url: str, fn, write: bool = False):
-    """`fn(connection)` on the database file through an engine made the way the store makes
-    its own (store.engine.create_engine), beside the store: no store internals."""
+async def _beside(url: str, fn, write: bool = False):
+    """`fn(connection)` on the database through an engine made the way the store makes its
+    own (store.engine.create_engine), beside the store: no store internals."""
     engine = create_engine(parse_database_url(url))
+    if isinstance(engine, AsyncEngine):
+        try:
+            async with engine.begin() if write else engine.connect() as conn:
+                return await conn.run_sync(fn)
+        finally:
+            await engine.dispose()
     try:
         with engine.begin() if write else engine.connect() as conn:
             return fn(conn)
@@ -44,22 +59,22 @@ def _beside(url: str, fn, write: bool = False):
         engine.dispose()
 
 
-def _scalar(url: str, sql: str):
-    return _beside(url, lambda conn: conn.exec_driver_sql(sql).scalar())
+async def _scalar(url: str, sql: str):
+    return await _beside(url, lambda conn: conn.exec_driver_sql(sql).scalar())
 
 
 # -- opening, schema, migrations -------------------------------------------------------------
 
 
-async def test_open_creates_the_file_in_wal_mode_with_a_busy_timeout(url, tmp_path):
-    async with await Store.open(url):
+async def test_open_creates_the_file_in_wal_mode_with_a_busy_timeout(sqlite_url, tmp_path):
+    async with await Store.open(sqlite_url):
         assert (tmp_path / "glass.db").is_file()
-        assert _scalar(url, "PRAGMA journal_mode") == "wal"
-        assert _scalar(url, "PRAGMA busy_timeout") >= 1000
+        assert await _scalar(sqlite_url, "PRAGMA journal_mode") == "wal"
+        assert await _scalar(sqlite_url, "PRAGMA busy_timeout") >= 1000
 
 
 async def test_schema_matches_the_table_definitions(store, url):
-    actual = _beside(
+    actual = await _beside(
         url,
         lambda sync: {
             table: {c["name"] for c in inspect(sync).get_columns(table)}
@@ -73,13 +88,13 @@ async def test_schema_matches_the_table_definitions(store, url):
 async def test_migrations_run_once(url):
     for _ in range(3):
         async with await Store.open(url):
-            assert _scalar(url, "SELECT COUNT(*) FROM schema_version") == LATEST_VERSION
-            assert _scalar(url, "SELECT MAX(version) FROM schema_version") == LATEST_VERSION
+            assert await _scalar(url, "SELECT COUNT(*) FROM schema_version") == LATEST_VERSION
+            assert await _scalar(url, "SELECT MAX(version) FROM schema_version") == LATEST_VERSION
 
 
 async def test_a_database_from_a_newer_glasscloud_is_refused(url):
     async with await Store.open(url):
-        _beside(
+        await _beside(
             url,
             lambda conn: conn.exec_driver_sql(
                 f"INSERT INTO schema_version VALUES ({LATEST_VERSION + 1}, '2030-01-01 00:00:00')"
@@ -130,7 +145,15 @@ async def test_in_memory_database_works():
         assert [a.package_name for a in await store.list_apps()] == ["com.example.mem"]
 
 
-async def test_writes_take_the_write_lock_first_and_reads_do_not(store):
+@pytest.fixture
+async def sqlite_store(sqlite_url: str):
+    store = await Store.open(sqlite_url)
+    yield store
+    await store.close()
+
+
+async def test_writes_take_the_write_lock_first_and_reads_do_not(sqlite_store):
+    store = sqlite_store
     begins: list[str] = []
 
     def record(conn, cursor, statement, *args):
@@ -146,7 +169,8 @@ async def test_writes_take_the_write_lock_first_and_reads_do_not(store):
     assert begins == ["BEGIN IMMEDIATE", "BEGIN DEFERRED"]
 
 
-async def test_each_operation_is_one_call_on_one_worker_thread_off_the_loop(store):
+async def test_each_operation_is_one_call_on_one_worker_thread_off_the_loop(sqlite_store):
+    store = sqlite_store
     loop_thread = threading.current_thread()
     threads: set[threading.Thread] = set()
     begins: list[str] = []
@@ -529,3 +553,29 @@ async def test_url_names_the_driver_sqlite_actually_uses(tmp_path):
         assert store.url == f"sqlite:///{tmp_path}/u.db"
     finally:
         await store.close()
+
+
+# -- PostgreSQL only -------------------------------------------------------------------------
+
+
+async def test_postgres_url_names_the_driver_and_hides_the_password(postgres_url):
+    async with await Store.open(postgres_url) as store:
+        assert store.url.startswith("postgresql+asyncpg://glasscloud:***@127.0.0.1:")
+        assert PASSWORD not in store.url
+
+
+async def test_an_unreachable_postgres_server_is_a_store_error(postgres_server):
+    closed_port = free_port()
+    url = f"postgresql://glasscloud:{PASSWORD}@127.0.0.1:{closed_port}/glass"
+    with pytest.raises(StoreError) as info:
+        await Store.open(url)
+    assert info.value.message.startswith("cannot open the database postgresql+asyncpg://")
+    assert "Connect call failed" in info.value.message
+    assert PASSWORD not in info.value.message
+    assert "\n" not in info.value.message
+
+
+async def test_a_wrong_postgres_password_is_a_store_error(postgres_server):
+    url = postgres_server.url().replace(PASSWORD, "wrong")
+    with pytest.raises(StoreError, match="password authentication failed"):
+        await Store.open(url)

@@ -61,3 +61,5 @@ class UserRecord:
     settings: dict[str, Any] = field(default_factory=dict)
     # What each App last showed (main view, dashboard items), for a restart.
     resume_state: dict[str, Any] = field(default_factory=dict)
+    # Cluster mode's fencing epoch of the node that last took the user over (0: never taken).
+    owner_epoch: int = 0

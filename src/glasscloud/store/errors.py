@@ -29,3 +29,19 @@ class AppNotFound(StoreError):
     def __init__(self, package_name: str) -> None:
         super().__init__(f"no app with package name '{package_name}' is registered", "package_name")
         self.package_name = package_name
+
+
+class FencedWrite(StoreError):
+    """A write (or takeover) carrying a fencing epoch older than the user's stored
+    `owner_epoch`: another node has taken the user over since, so nothing was changed.
+    `current_epoch` is the epoch in the database."""
+
+    def __init__(self, user_id: str, epoch: int, current_epoch: int) -> None:
+        super().__init__(
+            f"the write for user '{user_id}' carries fencing epoch {epoch} but the user was "
+            f"taken over with epoch {current_epoch}: this node no longer owns the user",
+            "epoch",
+        )
+        self.user_id = user_id
+        self.epoch = epoch
+        self.current_epoch = current_epoch

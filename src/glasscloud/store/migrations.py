@@ -114,6 +114,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        5,
+        "users.owner_epoch: the fencing epoch of the node that last took the user over",
+        ("ALTER TABLE users ADD COLUMN owner_epoch BIGINT NOT NULL DEFAULT 0",),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)

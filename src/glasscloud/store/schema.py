@@ -45,6 +45,9 @@ users = Table(
     Column("settings", Text, nullable=False),  # JSON object
     Column("created_at", DateTime, nullable=False),
     Column("resume_state", Text, nullable=False),  # JSON: package -> what it showed
+    # Cluster mode: the highest fencing epoch a node took the user with (Store.take_user);
+    # writes carrying an older epoch are refused (FencedWrite).
+    Column("owner_epoch", BigInteger, nullable=False),
 )
 
 # No foreign keys: a user may run or configure a package the store does not know (yet),

@@ -29,7 +29,7 @@ from glasscloud.store import validation
 from glasscloud.store.app_data import AppDataStore
 from glasscloud.store.dev_tokens import DeveloperTokenStore
 from glasscloud.store.engine import WRITE, create_engine
-from glasscloud.store.errors import AppExists, AppNotFound, StoreError
+from glasscloud.store.errors import AppExists, AppNotFound, FencedWrite, StoreError
 from glasscloud.store.migrations import migrate
 from glasscloud.store.schema import (
     app_storage,
@@ -54,8 +54,12 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _reason(exc: DBAPIError) -> str:
-    return str(exc.orig).strip() or type(exc.orig).__name__
+def _reason(error: BaseException) -> str:
+    """The driver's own sentence: "Connect call failed ('127.0.0.1', 5432)" rather than
+    "[Errno 111] Connect call failed ...", the exception's name if it has none."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error).strip() or type(error).__name__
 
 
 _OPEN_ATTEMPTS = 8
@@ -362,31 +366,45 @@ class Store(AppDataStore, DeveloperTokenStore):
     # -- users -----------------------------------------------------------------------------
 
     async def get_user(self, user_id: str) -> UserRecord:
-        """The user's record; a default (no running apps, no settings) if never stored."""
+        """The user's record; a default (no running apps, no settings, epoch 0) if never
+        stored."""
         uid = validation.user_id(user_id)
-        settings_query = select(users.c.settings, users.c.resume_state).where(
-            users.c.user_id == uid
-        )
-        running_query = (
-            select(user_apps.c.package_name)
-            .where(user_apps.c.user_id == uid, user_apps.c.running.is_(True))
-            .order_by(user_apps.c.package_name)
-        )
 
-        def op(conn: Connection) -> tuple[Any, tuple[str, ...]]:
-            row = conn.execute(settings_query).one_or_none()
-            return row, tuple(conn.execute(running_query).scalars())
+        def op(conn: Connection) -> UserRecord:
+            return _read_user(conn, uid)
 
-        row, running_apps = await self._run(op)
-        settings = json.loads(row.settings) if row is not None and row.settings else {}
-        display = json.loads(row.resume_state) if row is not None and row.resume_state else {}
-        return UserRecord(
-            user_id=uid, running_apps=running_apps, settings=settings, resume_state=display
-        )
+        return await self._run(op)
 
-    async def set_resume_state(self, user_id: str, state: dict[str, Any]) -> None:
-        """Replace what the user's Apps showed (a JSON object, bounded in size)."""
+    async def take_user(self, user_id: str, epoch: int) -> UserRecord:
+        """Take the user over with fencing epoch `epoch` (cluster mode: the node that won the
+        user's lease calls this before it restores the session). In one write transaction:
+        the user's row is ensured and locked, a stored `owner_epoch` above `epoch` raises
+        FencedWrite (a newer owner exists; nothing changes), else `owner_epoch` becomes
+        `epoch`. From then on, writes carrying an older epoch are refused. Returns the
+        user's record as it is at the takeover, read in the same transaction, so every
+        write the old owner got in is in it."""
         uid = validation.user_id(user_id)
+        wanted = _epoch(epoch)
+        now = _now()
+        raise_epoch = update(users).where(users.c.user_id == uid).values(owner_epoch=wanted)
+
+        def op(conn: Connection) -> UserRecord:
+            self._ensure_user(conn, uid, now)
+            self._check_epoch(conn, uid, wanted)
+            conn.execute(raise_epoch)
+            return _read_user(conn, uid)
+
+        return await self._run(op, write=True)
+
+    async def set_resume_state(
+        self, user_id: str, state: dict[str, Any], epoch: int | None = None
+    ) -> None:
+        """Replace what the user's Apps showed (a JSON object, bounded in size).
+
+        With `epoch` (cluster mode), only if the user's stored `owner_epoch` is not above it,
+        checked in the same transaction; else FencedWrite and nothing changes."""
+        uid = validation.user_id(user_id)
+        fence = None if epoch is None else _epoch(epoch)
         encoded = validation.to_json(
             validation.json_object(state, "resume_state"), "resume_state"
         )
@@ -399,13 +417,21 @@ class Store(AppDataStore, DeveloperTokenStore):
 
         def op(conn: Connection) -> None:
             self._ensure_user(conn, uid, now)
+            if fence is not None:
+                self._check_epoch(conn, uid, fence)
             conn.execute(statement)
 
         await self._run(op, write=True)
 
-    async def set_running_apps(self, user_id: str, packages: Sequence[str]) -> None:
-        """Mark exactly `packages` as running for the user; every other App as stopped."""
+    async def set_running_apps(
+        self, user_id: str, packages: Sequence[str], epoch: int | None = None
+    ) -> None:
+        """Mark exactly `packages` as running for the user; every other App as stopped.
+
+        With `epoch` (cluster mode), only if the user's stored `owner_epoch` is not above it,
+        checked in the same transaction; else FencedWrite and nothing changes."""
         uid = validation.user_id(user_id)
+        fence = None if epoch is None else _epoch(epoch)
         if isinstance(packages, str):
             raise StoreError("packages must be a list of package names, not a single string")
         wanted = sorted({validation.package_name(p, "running app") for p in packages})
@@ -435,6 +461,8 @@ class Store(AppDataStore, DeveloperTokenStore):
 
         def op(conn: Connection) -> None:
             self._ensure_user(conn, uid, now)
+            if fence is not None:
+                self._check_epoch(conn, uid, fence)
             conn.execute(stop_others)
             for start in starts:
                 conn.execute(start)
@@ -521,6 +549,10 @@ class Store(AppDataStore, DeveloperTokenStore):
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, _transaction, engine, fn)
         except DBAPIError as exc:
+            raise StoreError(f"{failure}: {_reason(exc.orig)}") from exc
+        except OSError as exc:
+            # asyncpg's connect (refused, unreachable host, timed out): SQLAlchemy passes it on
+            # unwrapped, and it must reach callers as StoreError like any database failure.
             raise StoreError(f"{failure}: {_reason(exc)}") from exc
 
     def _insert(self, table: Table) -> Any:
@@ -534,6 +566,47 @@ class Store(AppDataStore, DeveloperTokenStore):
             .values(user_id=uid, settings="{}", created_at=now)
             .on_conflict_do_nothing(index_elements=["user_id"])
         )
+
+    def _check_epoch(self, conn: Connection, uid: str, epoch: int) -> None:
+        """Lock the user's (ensured) row and raise FencedWrite if its `owner_epoch` is above
+        `epoch`. The lock is what makes check and write one step: on PostgreSQL, FOR UPDATE
+        makes a concurrent take_user wait for this transaction (or this one wait for it,
+        then read the epoch it committed); SQLite's BEGIN IMMEDIATE already holds the
+        database's write lock."""
+        query = select(users.c.owner_epoch).where(users.c.user_id == uid).with_for_update()
+        current = int(conn.execute(query).scalar_one())
+        if current > epoch:
+            raise FencedWrite(uid, epoch, current)
+
+
+def _epoch(epoch: int) -> int:
+    """A fencing epoch as given: a non-negative int (a bool or a float is a caller's bug)."""
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise StoreError(f"epoch must be a non-negative integer, got {epoch!r}", "epoch")
+    return epoch
+
+
+def _read_user(conn: Connection, uid: str) -> UserRecord:
+    """The user's record as `conn` sees it (a default one if the user was never stored)."""
+    row = conn.execute(
+        select(users.c.settings, users.c.resume_state, users.c.owner_epoch).where(
+            users.c.user_id == uid
+        )
+    ).one_or_none()
+    running = conn.execute(
+        select(user_apps.c.package_name)
+        .where(user_apps.c.user_id == uid, user_apps.c.running.is_(True))
+        .order_by(user_apps.c.package_name)
+    ).scalars()
+    if row is None:
+        return UserRecord(user_id=uid, running_apps=tuple(running))
+    return UserRecord(
+        user_id=uid,
+        running_apps=tuple(running),
+        settings=json.loads(row.settings) if row.settings else {},
+        resume_state=json.loads(row.resume_state) if row.resume_state else {},
+        owner_epoch=int(row.owner_epoch),
+    )
 
 
 def _transaction(engine: Engine, fn: Callable[[Connection], T]) -> T:
