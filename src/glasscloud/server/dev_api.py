@@ -29,6 +29,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/dev/apps/{package}/token", app_token)
     app.router.add_get("/api/admin/sessions", sessions)
     app.router.add_get("/api/admin/metrics", metrics_json)
+    app.router.add_get("/api/admin/cluster", cluster_status)
 
 
 def _refuse(request: web.Request, error: ProtocolError) -> web.Response:
@@ -188,6 +189,28 @@ async def metrics_json(request: web.Request) -> web.Response:
             "counters": [
                 {"name": name, "labels": labels, "value": value}
                 for name, labels, value in server.metrics.items()
+            ],
+        }
+    )
+
+
+async def cluster_status(request: web.Request) -> web.Response:
+    """The live nodes of the cluster, their ages and users; one node when not clustered."""
+    _developer(request)
+    server = server_of(request)
+    if server.cluster is not None:
+        return web.json_response({"clustered": True, **await server.cluster.status()})
+    return web.json_response(
+        {
+            "clustered": False,
+            "nodeId": None,
+            "nodes": [
+                {
+                    "nodeId": None,
+                    "publicUrl": server.config.base_url,
+                    "users": len(server.registry),
+                    "draining": server.draining,
+                }
             ],
         }
     )
