@@ -151,6 +151,7 @@ async def _serve(
         server.metrics.inc("glasses_errors", code=error.code.value)
         conn.send_text(wire.connection_error(error.code, error.message, _now()))
         conn.close(CloseCode.TRY_AGAIN_LATER, "Cluster unavailable")
+        await conn.wait_closed()
         return
     assert session is not None
     session.attach_glasses(conn)
