@@ -52,7 +52,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("glasscloud.cluster")
 
-HANDOVER_WAIT = 3.0  # seconds to wait for a live owner to let a user go
+ACK_WAIT = 0.5  # seconds for the owner to say it lets the user go (else: taken for dead)
+HANDOVER_WAIT = 3.0  # seconds, once it said so, for its lease to be free
 HANDOVER_POLL = 0.05
 LEASE_POLL = 0.25  # while a silent node's lease runs out
 SETTLE_TIMEOUT = 2.0  # writes of a user being let go, before its lease is released
@@ -87,6 +88,7 @@ class ClusterNode:
         )
         self.owned: dict[str, int] = {}  # user -> fencing epoch
         self._waiting: dict[str, asyncio.Task[None]] = {}  # accepted, lease not yet free
+        self._acks: dict[str, asyncio.Event] = {}  # users we asked for: the owner said yes
         self.started_at = time.time()
         self.draining = False
         self.redis_up = False
@@ -209,20 +211,27 @@ class ClusterNode:
         return await self._open_owned(user_id, claim, for_app=package_name)
 
     async def _claim_or_ask(self, user_id: str) -> Claim:
-        """Claim the lease; if a live node holds it, ask that node to let go and wait a
-        little for it."""
+        """Claim the lease; if another node holds it, ask that node to let go. A live node
+        says at once that it is letting go (then we wait a little for the lease); a node
+        that says nothing is taken for dead (then the lease runs out)."""
         claim = await self.leases.claim(user_id)
-        if claim.owned or await self.directory.get(claim.node) is None:
+        if claim.owned:
             return claim
-        await self._tell(claim.node, {"type": "release", "user": user_id})
-        deadline = time.monotonic() + HANDOVER_WAIT
-        while time.monotonic() < deadline:
-            await asyncio.sleep(HANDOVER_POLL)
-            claim = await self.leases.claim(user_id)
-            if claim.owned:
-                self.metrics.inc("cluster_takeovers", kind="handover")
-                return claim
-        return claim
+        acked = self._acks.setdefault(user_id, asyncio.Event())
+        try:
+            await self._tell(claim.node, {"type": "release", "user": user_id})
+            started = time.monotonic()
+            while time.monotonic() - started < (HANDOVER_WAIT if acked.is_set() else ACK_WAIT):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(acked.wait(), HANDOVER_POLL)
+                claim = await self.leases.claim(user_id)
+                if claim.owned:
+                    self.metrics.inc("cluster_takeovers", kind="handover")
+                    return claim
+            return claim
+        finally:
+            if self._acks.get(user_id) is acked:
+                del self._acks[user_id]
 
     async def _take_user(self, user_id: str, claim: Claim) -> tuple[Claim, UserRecord]:
         """Write our epoch into the database. If Redis lost its counters (the database
@@ -319,19 +328,21 @@ class ClusterNode:
         except RedisError:
             self.metrics.inc("cluster_redis_errors")  # it expires by itself
 
-    def _let_go(self, user_id: str) -> None:
-        """Another node asks for the user (its glasses are there now)."""
+    def _let_go(self, user_id: str) -> bool:
+        """Another node asks for the user (its glasses are there now). True if this node
+        serves the user and lets go (the lease is released once its writes are done)."""
         session = self.server.registry.get(user_id)
+        epoch = self.owned.get(user_id)
+        if epoch is None:
+            return False  # not ours to give (we may be waiting for that lease ourselves)
         if session is None:
-            if (epoch := self.owned.get(user_id)) is not None:
-                self.server.tasks.spawn(self._release(user_id, epoch))
-            return
-        if user_id not in self.owned:
-            return  # not ours to give (we are waiting for that lease ourselves)
+            self.server.tasks.spawn(self._release(user_id, epoch))
+            return True
         self.metrics.inc("cluster_handovers")
         session.save_resume_state()
         session.dispose(moved=CloseCode.NORMAL)
         self.server.tasks.spawn(self._close_stray_app_sockets(user_id))
+        return True
 
     async def _close_stray_app_sockets(self, user_id: str) -> None:
         """The SDK drops an App's old socket when the new node's `session_request` reaches
@@ -365,7 +376,13 @@ class ClusterNode:
         package_name = message.get("package")
         self.metrics.inc("cluster_messages", type=str(kind)[:32])
         if kind == "release" and isinstance(user_id, str):
-            self._let_go(user_id)
+            if self._let_go(user_id) and isinstance(message.get("from"), str):
+                self.server.tasks.spawn(
+                    self._tell(message["from"], {"type": "letting_go", "user": user_id})
+                )
+        elif kind == "letting_go" and isinstance(user_id, str):
+            if (acked := self._acks.get(user_id)) is not None:
+                acked.set()
         elif kind == "ask_again" and isinstance(user_id, str) and isinstance(package_name, str):
             session = self.server.registry.get(user_id)
             if session is not None and user_id in self.owned:
