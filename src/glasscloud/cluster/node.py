@@ -148,6 +148,9 @@ class ClusterNode:
 
     def fenced(self, user_id: str, epoch: int) -> None:
         """The database refused a write: a newer owner took the user over."""
+        log.warning(
+            "a write was refused: a newer owner took the user over", extra={"userId": user_id}
+        )
         if self.owned.get(user_id) == epoch:
             self._lost(user_id)
 
@@ -339,6 +342,7 @@ class ClusterNode:
             self.server.tasks.spawn(self._release(user_id, epoch))
             return True
         self.metrics.inc("cluster_handovers")
+        log.info("letting the user go to another node", extra={"userId": user_id})
         session.save_resume_state()
         session.dispose(moved=CloseCode.NORMAL)
         self.server.tasks.spawn(self._close_stray_app_sockets(user_id))
