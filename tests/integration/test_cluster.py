@@ -85,8 +85,11 @@ async def test_glasses_at_another_node_take_the_session_over(make_node, http):
     app = await register_app(a, http, app_type="standard")
     old = await running_on(a, http)
     await app.inboxes[USER].send(
-        {"type": "display_event", "view": "main", "layout": {"layoutType": "text_wall",
-                                                             "text": "caption on a"}}
+        {
+            "type": "display_event",
+            "view": "main",
+            "layout": {"layoutType": "text_wall", "text": "caption on a"},
+        }
     )
     await old.wait_for("display_event", shows("caption on a"))
     first_epoch = a.cluster.owned[USER]
@@ -155,9 +158,7 @@ async def test_an_app_knocking_at_the_wrong_node_is_sent_on_and_asked_again(make
     assert request["mentraOSWebsocketUrl"] == ws_base(a) + "/app-ws"
 
 
-async def test_redis_going_away_keeps_current_users_and_refuses_new_ones(
-    make_node, redis, http
-):
+async def test_redis_going_away_keeps_current_users_and_refuses_new_ones(make_node, redis, http):
     a, b = await make_node("node-a"), await make_node("node-b")
     app = await register_app(a, http)
     app.subscriptions = ["button_press"]
@@ -194,14 +195,16 @@ async def test_every_node_hears_key_rotations_app_changes_and_serves_the_cluster
     for node in (a, b):
         async with asyncio.timeout(LEASE * 2):
             while True:
-                listed = await (await http.get(http_base(node) + "/api/admin/sessions",
-                                               headers=developer(node))).json()
+                listed = await (
+                    await http.get(http_base(node) + "/api/admin/sessions", headers=developer(node))
+                ).json()
                 if listed["sessions"]:
                     break
                 await asyncio.sleep(0.1)
         assert [(s["userId"], s["node"]) for s in listed["sessions"]] == [(USER, "node-b")]
-        cluster = await (await http.get(http_base(node) + "/api/admin/cluster",
-                                        headers=developer(node))).json()
+        cluster = await (
+            await http.get(http_base(node) + "/api/admin/cluster", headers=developer(node))
+        ).json()
         assert sorted(n["nodeId"] for n in cluster["nodes"]) == ["node-a", "node-b"]
         users = {n["nodeId"]: n["users"] for n in cluster["nodes"]}
         assert users["node-b"] == 1
@@ -213,3 +216,40 @@ async def test_every_node_hears_key_rotations_app_changes_and_serves_the_cluster
     assert await app.inboxes[USER].wait_closed(timeout=3) is not None
     refused = await app.open_socket(ws_base(b) + "/app-ws", f"{USER}-{PKG}", api_key=old_key)
     assert (await refused.wait_for("tpa_connection_error"))["code"] == "INVALID_API_KEY"
+
+
+async def test_cluster_status_from_the_command_line(make_node, redis, http):
+    import json
+    import sys
+
+    a = await make_node("node-a")
+    await make_node("node-b")
+    await running_on(a, http, package=(await register_app(a, http)).package)
+
+    async def status(*args: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "glasscloud",
+            "cluster",
+            "status",
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        return proc.returncode or 0, out.decode(), err.decode()
+
+    async with asyncio.timeout(LEASE * 2):  # a announces its user at its next renewal
+        while True:
+            code, out, _ = await status("--redis", redis.url, "--json")
+            nodes = {n["nodeId"]: n for n in json.loads(out)["nodes"]}
+            if nodes.get("node-a", {}).get("users") == 1:
+                break
+            await asyncio.sleep(0.2)
+    assert code == 0 and sorted(nodes) == ["node-a", "node-b"]
+    assert nodes["node-a"]["publicUrl"] == http_base(a)
+    code, table, _ = await status("--redis", redis.url)
+    assert code == 0 and "node-a" in table and "node-b" in table
+    code, _, err = await status()
+    assert code == 2 and "--redis" in err

@@ -45,12 +45,12 @@ def _status(args: argparse.Namespace) -> int:
 
 
 async def _read_nodes(url: str) -> list[dict]:
-    import redis.asyncio as aioredis
     from redis.exceptions import RedisError
 
+    from glasscloud.cluster.client import redis_client
     from glasscloud.cluster.directory import NodeDirectory
 
-    client = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=3.0)
+    client = redis_client(url)
     try:
         nodes = await NodeDirectory(client, 10.0).nodes()
     except RedisError as exc:

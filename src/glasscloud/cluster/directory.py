@@ -57,7 +57,7 @@ def _decode(raw: str | None) -> NodeInfo | None:
 class NodeDirectory:
     def __init__(self, redis: Any, ttl_seconds: float) -> None:
         self.redis = redis
-        self.ttl_ms = max(1000, int(ttl_seconds * 1000))
+        self.ttl_ms = max(100, int(ttl_seconds * 1000))
 
     async def announce(self, info: NodeInfo, sessions: list[dict[str, Any]]) -> None:
         data = {

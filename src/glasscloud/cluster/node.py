@@ -30,11 +30,11 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
 from glasscloud.cluster.bus import Bus
+from glasscloud.cluster.client import redis_client
 from glasscloud.cluster.directory import NodeDirectory, NodeInfo
 from glasscloud.cluster.forwarding import Forwarder, was_forwarded
 from glasscloud.cluster.leases import Claim, Leases
@@ -73,12 +73,7 @@ class ClusterNode:
         self.server = server
         self.node_id = config.node_id or default_node_id(socket.gethostname(), config.port)
         self.lease_seconds = config.lease_seconds
-        self.redis = aioredis.from_url(
-            config.redis,
-            decode_responses=True,
-            socket_timeout=2.0,
-            socket_connect_timeout=2.0,
-        )
+        self.redis = redis_client(config.redis)
         self.leases = Leases(self.redis, self.node_id, self.lease_seconds)
         self.directory = NodeDirectory(self.redis, self.lease_seconds)
         self.bus = Bus(self.redis, self.node_id, self._on_message)
