@@ -240,7 +240,7 @@ async def test_cluster_status_from_the_command_line(make_node, redis, http):
         out, err = await proc.communicate()
         return proc.returncode or 0, out.decode(), err.decode()
 
-    async with asyncio.timeout(LEASE * 2):  # a announces its user at its next renewal
+    async with asyncio.timeout(20):  # a announces its user at its next renewal
         while True:
             code, out, _ = await status("--redis", redis.url, "--json")
             nodes = {n["nodeId"]: n for n in json.loads(out)["nodes"]}

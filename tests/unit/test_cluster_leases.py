@@ -96,3 +96,12 @@ async def test_the_directory_lists_live_nodes_only(client):
     assert [n.node_id for n in await directory.nodes()] == ["node-b"]  # a stopped announcing
     await directory.leave("node-b")
     assert await directory.nodes() == []
+
+
+async def test_a_draining_node_releases_only_its_own_leases_in_one_go(client):
+    a, b = Leases(client, "node-a", 5), Leases(client, "node-b", 5)
+    mine = {user: (await a.claim(user)).epoch for user in ("u1@x.org", "u2@x.org")}
+    theirs = await b.claim("u3@x.org")
+    await a.release_many({**mine, "u3@x.org": theirs.epoch})
+    assert await a.owner("u1@x.org") is None and await a.owner("u2@x.org") is None
+    assert await a.owner("u3@x.org") == ("node-b", theirs.epoch)

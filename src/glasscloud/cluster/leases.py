@@ -136,3 +136,15 @@ class Leases:
         """Let the lease go now (only if it is still ours with that epoch)."""
         released = await self._release(keys=[keys.owner(user_id)], args=[f"{self.node_id} {epoch}"])
         return bool(int(released))
+
+    async def release_many(self, owned: dict[str, int]) -> None:
+        """Release every lease in `owned` (user -> epoch) that is still ours, in one round
+        trip (a draining node)."""
+        if not owned:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user_id, epoch in owned.items():
+                await self._release(
+                    keys=[keys.owner(user_id)], args=[f"{self.node_id} {epoch}"], client=pipe
+                )
+            await pipe.execute()

@@ -111,15 +111,24 @@ class ClusterNode:
         )
 
     async def drain(self) -> None:
-        """SIGTERM: every user is let go at once (glasses closed with 1012, so they
-        reconnect to another node, which takes them over without waiting for a lease)."""
+        """SIGTERM: every user is handed on at once. What each user sees is written down,
+        every lease released, and only then are the glasses closed with 1012: they
+        reconnect to another node, which takes them over without waiting or asking."""
         self.draining = True
         for task in list(self._waiting.values()):
             task.cancel()
-        for session in list(self.server.registry):
+        sessions = list(self.server.registry)
+        for session in sessions:
             session.save_resume_state()
+        effects = self.server.effects
+        await asyncio.gather(*(effects.settled(s.user_id, SETTLE_TIMEOUT) for s in sessions))
+        owned, self.owned = dict(self.owned), {}  # from here on nothing of theirs is written
+        try:
+            await self.leases.release_many(owned)
+        except RedisError:
+            self.metrics.inc("cluster_redis_errors")  # they expire by themselves
+        for session in sessions:
             session.dispose(moved=CloseCode.SERVICE_RESTART)
-        await asyncio.gather(*(self._release(u, e) for u, e in list(self.owned.items())))
         with contextlib.suppress(RedisError):
             await self.directory.leave(self.node_id)
 
