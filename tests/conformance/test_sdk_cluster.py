@@ -24,6 +24,10 @@ pytestmark = needs_redis
 PACKAGE = "com.example.sdkcluster"
 USER = "grace@example.com"
 LEASE = 3.0
+SCHEMA = (
+    {"key": "captionSize", "label": "Caption size", "type": "slider", "min": 1, "max": 5,
+     "defaultValue": 3},
+)
 
 
 @pytest.fixture
@@ -49,10 +53,11 @@ async def sdk(cluster: ClusterNodes) -> AsyncIterator[SdkApp]:
             f"http://127.0.0.1:{port}",
             app_type="standard",
             permissions=("MICROPHONE",),
+            settings_schema=SCHEMA,
         )
     finally:
         await store.close()
-    app = SdkApp()
+    app = SdkApp(extra_env={"SETTINGS_WATCH": "captionSize"})
     await app.start(PACKAGE, key, port)
     try:
         yield app
@@ -102,6 +107,14 @@ def no_stop_was_heard(sdk: SdkApp) -> None:
 async def test_the_app_follows_its_user_to_another_node(cluster, sdk, http):
     a, b = await cluster.start("node-a"), await cluster.start("node-b")
     old = await started_on(cluster, http, sdk, a)
+    # the phone changes a setting through b: a, which serves the user, tells its live App
+    phone = {"Authorization": f"Bearer {cluster.token(USER)}"}
+    url = f"{b.http_base}/appsettings/{PACKAGE}"
+    async with http.post(url, json={"key": "captionSize", "value": 5}, headers=phone) as resp:
+        assert resp.status == 200 and resp.headers["X-Glasscloud-Served-By"] == "node-a"
+    change = await sdk.wait_for("setting_change", timeout=10)
+    assert (change["key"], change["newValue"]) == ("captionSize", 5)
+
     moved = await glasses_on(cluster, http, b, "moved")
     ack = await moved.wait_for("connection_ack")
     assert ack["userSession"]["loadingApps"] == [PACKAGE]
@@ -111,6 +124,8 @@ async def test_the_app_follows_its_user_to_another_node(cluster, sdk, http):
     assert sessions["sessionId"] == f"{USER}-{PACKAGE}"
     await captions_reach_the_app(moved, sdk, "hello after the move")
     assert len(sdk.events_named("session")) == 2  # b's session_request: a new onSession
+    kept = sdk.events_named("settings")[-1]["settings"]  # what the new session got from b
+    assert {s["key"]: s.get("value") for s in kept}["captionSize"] == 5
     no_stop_was_heard(sdk)
 
 
