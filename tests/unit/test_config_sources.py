@@ -112,3 +112,42 @@ def test_admission_flags_reach_the_config_and_beat_the_environment():
         0,
         64,
     )
+
+
+def test_cluster_settings_come_from_flags_variables_and_the_file(tmp_path):
+    config = server_config_from(
+        ServeFlags(redis="redis://127.0.0.1:6390/1", node_id="node-a", lease_seconds="4.5"),
+        PHONE,
+    )
+    assert (config.redis, config.node_id, config.lease_seconds) == (
+        "redis://127.0.0.1:6390/1",
+        "node-a",
+        4.5,
+    )
+    from_env = server_config_from(ServeFlags(), {**PHONE, "GLASSCLOUD_REDIS": "redis://r:6379/0"})
+    assert from_env.redis == "redis://r:6379/0" and from_env.lease_seconds == 10.0
+    path = tmp_path / "glasscloud.toml"
+    path.write_text('redis = "rediss://:pw@r:6380/0"\nnode-id = "node-b"\n')
+    from_file = server_config_from(ServeFlags(config=str(path)), PHONE)
+    assert (from_file.redis, from_file.node_id) == ("rediss://:pw@r:6380/0", "node-b")
+    assert server_config_from(ServeFlags(), PHONE).redis is None  # no cluster by default
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (ServeFlags(redis="http://127.0.0.1:6379"), "--redis must be a Redis URL"),
+        (ServeFlags(redis="redis://:secret@h:1/0x", node_id="a b"), "--node-id must be"),
+        (ServeFlags(lease_seconds="0.2"), "--lease-seconds must be from 1 to 300"),
+        (ServeFlags(lease_seconds="ten"), "--lease-seconds must be a number"),
+    ],
+)
+def test_bad_cluster_settings_name_the_flag(flags, message):
+    with pytest.raises(ConfigError, match=message):
+        server_config_from(flags, PHONE)
+
+
+def test_a_bad_redis_url_is_shown_without_its_password():
+    with pytest.raises(ConfigError) as refused:
+        server_config_from(ServeFlags(redis="http://user:hunter2@h:6379"), PHONE)
+    assert "hunter2" not in str(refused.value)

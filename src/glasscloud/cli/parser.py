@@ -7,7 +7,7 @@ import sys
 from typing import Any, NoReturn
 
 from glasscloud import __version__
-from glasscloud.cli import app_new, apps, config_cmd, glasses, serve, tokens
+from glasscloud.cli import app_new, apps, cluster, config_cmd, glasses, serve, tokens
 
 PROG = "glasscloud"
 
@@ -37,4 +37,5 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_user_token_key_command(commands)
     app_new.add_commands(commands)
     glasses.add_commands(commands)
+    cluster.add_commands(commands)
     return parser

@@ -95,6 +95,21 @@ def add_serve_flags(serve: argparse.ArgumentParser) -> None:
         "--drain-delay",
         help="seconds /ready answers 503 after SIGTERM before the server stops (default 1)",
     )
+    serve.add_argument(
+        "--redis",
+        metavar="URL",
+        help="cluster mode: the Redis server the nodes share (redis://HOST:PORT/DB); all "
+        "nodes must also share one database (docs/cluster.md)",
+    )
+    serve.add_argument(
+        "--node-id",
+        help="cluster mode: this node's id, e.g. node-a (default: host name and port)",
+    )
+    serve.add_argument(
+        "--lease-seconds",
+        help="cluster mode: seconds a node owns a user's session without renewing it; a "
+        "killed node's users move after this long (default 10)",
+    )
 
 
 def serve_flags(args: argparse.Namespace) -> ServeFlags:

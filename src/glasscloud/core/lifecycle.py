@@ -2,7 +2,7 @@
 
 Each start makes a new `AppSlot`, so a callback holding an old slot can tell it is stale.
 An App is in exactly one state (`core.apps.AppState`); leaving the session always goes
-through `_retire`, which takes the App out of every part of the session at once (slot,
+through `retire`, which takes the App out of every part of the session at once (slot,
 subscriptions, display, dashboard) and tells the glasses once.
 
 Rules, and why (docs/recovery.md has the whole story):
@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from glasscloud.core.app_recovery import AppRecovery
 from glasscloud.core.apps import PUBLIC_STATE, AppSlot, AppState
 from glasscloud.core.context import SessionContext
 from glasscloud.core.defaults import app_settings_for_ack
@@ -57,11 +58,15 @@ class AppLifecycle:
         self._saved: dict[str, dict[str, Any]] = {}
         self.glasses_attached = False
         self.disposed = False
+        self.recovery = AppRecovery(ctx, self)
 
     # ---- queries ---------------------------------------------------------------------
 
     def slot_for(self, conn: Connection) -> AppSlot | None:
         return self._by_conn.get(conn)
+
+    def unbind(self, conn: Connection) -> AppSlot | None:
+        return self._by_conn.pop(conn, None)
 
     def state_of(self, package_name: str) -> str | None:
         slot = self.slots.get(package_name)
@@ -104,7 +109,7 @@ class AppLifecycle:
             return
         if slot is not None and slot.state is AppState.RESUMING:
             # The user asks now: no more waiting for the App's own reconnect.
-            self._relaunch(slot, 1, on_result, boot_screen=True)
+            self.relaunch(slot, 1, on_result, boot_screen=True)
             return
         self._launch(record, on_result, restarts=0, boot_screen=True)
 
@@ -128,13 +133,16 @@ class AppLifecycle:
                 slot.start_timer = self.ctx.clock.call_later(
                     wait, lambda s=slot: self._resume_window_over(s)
                 )
+            elif self.glasses_attached:  # restored after the glasses' ack (a cluster takeover)
+                self.relaunch(slot, 1)
+                continue
             self.ctx.app_log(package_name).info("waiting for the App to resume")
 
     def _resume_window_over(self, slot: AppSlot) -> None:
         slot.start_timer = None
         current = self.slots.get(slot.package_name) is slot
         if current and slot.state is AppState.RESUMING and self.glasses_attached:
-            self._relaunch(slot, 1, announce=False)  # the glasses already see it loading
+            self.relaunch(slot, 1, announce=False)  # the glasses already see it loading
 
     def on_glasses_attached(self) -> None:
         """The glasses are back: Apps past their resume window are asked for by webhook,
@@ -142,7 +150,7 @@ class AppLifecycle:
         self.glasses_attached = True
         for slot in list(self.slots.values()):
             if slot.state is AppState.RESUMING and slot.start_timer is None:
-                self._relaunch(slot, 1, announce=False)
+                self.relaunch(slot, 1, announce=False)
             elif slot.unannounced:
                 slot.unannounced = False
                 self.ctx.broadcast_state({"packageName": slot.package_name, "state": "running"})
@@ -220,11 +228,13 @@ class AppLifecycle:
         self.ctx.metrics.inc("app_start_failures", stage=stage)
         if slot.restarts:
             self.ctx.app_log(slot.package_name).warning("restart failed (%s): %s", stage, message)
-            self._schedule_restart(slot, slot.restarts, {"stage": stage, "message": message})
+            self.recovery.schedule_restart(
+                slot, slot.restarts, {"stage": stage, "message": message}
+            )
             return
         self.ctx.app_log(slot.package_name).warning("start failed (%s): %s", stage, message)
         slot.resolve(StartResult(False, slot.package_name, stage, message))
-        self._retire(slot, "start_failed", {"stage": stage, "message": message})
+        self.retire(slot, "start_failed", {"stage": stage, "message": message})
 
     # ---- authentication --------------------------------------------------------------
 
@@ -307,7 +317,7 @@ class AppLifecycle:
         if slot.state in (AppState.LOADING, AppState.RESUMING):
             slot.resolve(StartResult(False, package_name, "STOPPED", "The App was stopped."))
         self.ctx.app_log(package_name).info("stopping App (%s)", reason)
-        self._retire(slot, reason)
+        self.retire(slot, reason)
         # Until its socket closes, what the App sends is its own clean-up (onStop).
         slot.state = AppState.STOPPING
 
@@ -323,7 +333,7 @@ class AppLifecycle:
         )
         return True
 
-    def _retire(self, slot: AppSlot, reason: str, error: dict[str, str] | None = None) -> None:
+    def retire(self, slot: AppSlot, reason: str, error: dict[str, str] | None = None) -> None:
         """Take the App out of every part of the session at once and tell the glasses."""
         slot.cancel_timers()
         if self.slots.get(slot.package_name) is slot:
@@ -341,86 +351,14 @@ class AppLifecycle:
         self.ctx.broadcast_state(change)
         self.ctx.persist_running()
 
-    # ---- losing and restarting -------------------------------------------------------
+    # ---- losing and restarting (core/app_recovery.py) ---------------------------------
 
     def closed(self, conn: Connection, code: int | None) -> None:
-        """An App socket closed. Bound to the socket: a late close of a replaced socket is
-        ignored. An unexpected close gets a grace period for the SDK to reconnect, then a
-        bounded, backed-off restart."""
-        slot = self._by_conn.pop(conn, None)
-        if slot is None or slot.conn is not conn:
-            return
-        slot.conn = None
-        if slot.state is AppState.STOPPING or self.slots.get(slot.package_name) is not slot:
-            return
-        app_log = self.ctx.app_log(slot.package_name)
-        if slot.released in ("clean_shutdown", "user_logout"):
-            app_log.info("App released its session (%s); not restarting", slot.released)
-            self._retire(slot, slot.released)
-            return
-        app_log.info(
-            "App socket closed unexpectedly (code %s); grace %.0f s",
-            code,
-            self.ctx.timings.app_reconnect_grace,
-        )
-        slot.state = AppState.GRACE
-        slot.grace_timer = self.ctx.clock.call_later(
-            self.ctx.timings.app_reconnect_grace, lambda: self._grace_expired(slot)
-        )
+        """An App socket closed; a late close of a replaced socket is ignored."""
+        if (slot := self.recovery.lost_socket(conn)) is not None:
+            self.recovery.closed(slot, code)
 
-    def _grace_expired(self, slot: AppSlot) -> None:
-        slot.grace_timer = None
-        if self.slots.get(slot.package_name) is not slot or slot.state is not AppState.GRACE:
-            return
-        stable = slot.running_since is not None and (
-            self.ctx.clock.now() - slot.running_since >= self.ctx.timings.app_stable_run
-        )
-        self._schedule_restart(slot, 0 if stable else slot.restarts)
-
-    def _schedule_restart(
-        self, slot: AppSlot, restarts: int, error: dict[str, str] | None = None
-    ) -> None:
-        """Bring back an App that was lost (or whose restart failed) with a fresh
-        `session_request`, after 1 s, 2 s, 4 s...; after `app_max_restarts` in a row it is
-        reported `crashed` (the reference retried every ~5 s forever)."""
-        if restarts >= self.ctx.timings.app_max_restarts:
-            self.ctx.app_log(slot.package_name).warning(
-                "App lost %d times in a row; giving up", restarts + 1
-            )
-            self.ctx.metrics.inc("app_restarts_exhausted")
-            self._retire(slot, "crashed", error)
-            return
-        delay = self.ctx.timings.app_restart_backoff * (2**restarts)
-        self.ctx.app_log(slot.package_name).info(
-            "restarting App in %.1f s (attempt %d)", delay, restarts + 1
-        )
-        self.ctx.metrics.inc("app_restarts")
-        slot.state = AppState.LOADING
-        self.router.remove(slot.package_name)
-        slot.retry_timer = self.ctx.clock.call_later(
-            delay, lambda: self._restart(slot, restarts + 1)
-        )
-
-    def _restart(self, old: AppSlot, restarts: int) -> None:
-        if self.slots.get(old.package_name) is not old or old.state is not AppState.LOADING:
-            return
-        self._relaunch(old, restarts)
-
-    def restart(self, package_name: str) -> bool:
-        """The App's server says it restarted: its sockets are stale, so ask it for a fresh
-        session now (the user does nothing). False if the App is not running here."""
-        slot = self.slots.get(package_name)
-        if slot is None or slot.state is AppState.STOPPING:
-            return False
-        if slot.conn is not None:
-            self._by_conn.pop(slot.conn, None)
-            slot.conn.close(CloseCode.SERVICE_RESTART, "App server restarted")
-            slot.conn = None
-        self.router.remove(package_name)
-        self._relaunch(slot, 0)
-        return True
-
-    def _relaunch(
+    def relaunch(
         self,
         old: AppSlot,
         restarts: int,
@@ -436,6 +374,18 @@ class AppLifecycle:
         new.persisted = old.persisted
 
     # ---- end -------------------------------------------------------------------------
+
+    def let_go(self) -> None:
+        """Another node took the user over and the Apps move with the user: nothing is said
+        to them here (no stop webhook, no `app_stopped`; the SDK drops its socket when the
+        new node's `session_request` reaches it) and nothing more is persisted."""
+        self.disposed = True
+        for slot in list(self.slots.values()):
+            slot.cancel_timers()
+            slot.resolve(StartResult(False, slot.package_name, "MOVED", "The session moved."))
+        self.slots.clear()
+        self._by_conn.clear()
+        self._saved.clear()
 
     def dispose(self) -> None:
         """Apps get `app_stopped` and close(1000, "User session ended"); which Apps ran stays

@@ -3,7 +3,7 @@ globals), so a second node can later own its own set."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from glasscloud.core.app_comms import AppComms, Member
@@ -19,6 +19,8 @@ class SessionRegistry:
         # Users whose session this process ended while Apps of the previous process could
         # still be reconnecting: their Apps were told the session ended, none will resume.
         self._ended_while_resuming: set[str] = set()
+        # Told of every session that ended or moved (a cluster releases the user's lease).
+        self.on_forget: Callable[[UserSession], None] | None = None
         if services.app_comms is None:
             services.app_comms = AppComms(services.clock, services.metrics, self.app_members)
 
@@ -26,21 +28,27 @@ class SessionRegistry:
         return self._sessions.get(user_id)
 
     def get_or_create(
-        self, user_id: str, system_settings: dict[str, Any] | None = None
+        self,
+        user_id: str,
+        system_settings: dict[str, Any] | None = None,
+        resumable: bool | None = None,
     ) -> tuple[UserSession, bool]:
         """The user's session, and whether it was created now (a new session restores the
-        Apps the user ran last time; a resumed one leaves them alone)."""
+        Apps the user ran last time; a resumed one leaves them alone). `resumable=False`:
+        its Apps will not reconnect by themselves (another node served them)."""
         session = self._sessions.get(user_id)
         if session is not None:
             return session, False
         if not self.services.resume_time_left():
             self._ended_while_resuming.clear()
+        if resumable is None:
+            resumable = user_id not in self._ended_while_resuming
         session = UserSession(
             user_id,
             self.services,
             system_settings,
             on_disposed=self._forget,
-            resumable=user_id not in self._ended_while_resuming,
+            resumable=resumable,
         )
         self._sessions[user_id] = session
         self.metrics.inc("sessions_created")
@@ -49,6 +57,8 @@ class SessionRegistry:
     def _forget(self, session: UserSession) -> None:
         if self._sessions.get(session.user_id) is session:
             del self._sessions[session.user_id]
+            if self.on_forget is not None:
+                self.on_forget(session)
         if self.services.resume_time_left():
             self._ended_while_resuming.add(session.user_id)
 

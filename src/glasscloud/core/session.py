@@ -127,8 +127,7 @@ class UserSession:
     def _persist_running(self) -> None:
         self.services.effects.save_running_apps(self.user_id, self.lifecycle.persisted())
 
-    def save_resume_state(self) -> None:
-        """Persist what each App shows and subscribes to now (the shell, at shutdown)."""
+    def save_resume_state(self) -> None:  # the shell, at shutdown and hand-over
         self.resume_state.save()
 
     # ---- glasses ---------------------------------------------------------------------
@@ -240,8 +239,10 @@ class UserSession:
     ) -> bool:
         return self.lifecycle.stop(package_name, reason, on_done)
 
-    def restart_app(self, package_name: str) -> bool:
-        return self.lifecycle.restart(package_name)
+    def restart_app(self, package_name: str, only_if_lost: bool = False) -> bool:
+        """A fresh `session_request` (core/app_recovery.py); `only_if_lost`: unless it runs."""
+        recovery = self.lifecycle.recovery
+        return recovery.ask_again(package_name) if only_if_lost else recovery.restart(package_name)
 
     def app_settings_changed(self, package_name: str, settings: list[dict[str, Any]]) -> bool:
         """The user's settings for an App changed: see `app_settings.tell_app`."""
@@ -267,8 +268,7 @@ class UserSession:
     # ---- subscriptions -------------------------------------------------------------
 
     def _subscriptions_changed(self, broadcast: bool) -> None:
-        """Subscriptions changed: tell the glasses (when asked), and let the microphone
-        state settle for a moment before it is recomputed."""
+        """Tell the glasses (when asked); the microphone state settles, then is recomputed."""
         if broadcast:
             self._broadcast_state()
         if not self.disposed:
@@ -277,9 +277,9 @@ class UserSession:
 
     # ---- end -------------------------------------------------------------------------
 
-    def dispose(self) -> None:
-        """End the session: Apps get `app_stopped` and close(1000, "User session ended");
-        which Apps ran, and what they showed, stay persisted for the user's next session."""
+    def dispose(self, moved: CloseCode | None = None) -> None:
+        """End the session (`AppLifecycle.dispose`), or, `moved` (the glasses' close code):
+        let go of it, another node took the user over (`AppLifecycle.let_go`)."""
         if self.disposed:
             return
         self.resume_state.close()
@@ -288,11 +288,12 @@ class UserSession:
             self._grace_timer.cancel()
         self._mic.cancel()
         self.display.dispose()
-        self.lifecycle.dispose()
+        self.lifecycle.let_go() if moved else self.lifecycle.dispose()
         self.router.dispose()
+        why = "Session moved" if moved else "Session ended"
         if self.glasses is not None:
-            self.glasses.close(CloseCode.NORMAL, "Session ended")
+            self.glasses.close(moved or CloseCode.NORMAL, why)
             self.glasses = None
-        self.log.info("session disposed")
+        self.log.info(why.lower())
         if self._on_disposed is not None:
             self._on_disposed(self)

@@ -13,3 +13,4 @@ class CloseCode(IntEnum):
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     SERVICE_RESTART = 1012  # reconnect: the server restarts or drains
+    TRY_AGAIN_LATER = 1013  # reconnect later: the cluster cannot place the session now

@@ -76,6 +76,10 @@ class ErrorCode(StrEnum):
     # Operator tokens (expiry, revocation).
     TOKEN_EXPIRED = "TOKEN_EXPIRED"
     DEVELOPER_TOKEN_REVOKED = "DEVELOPER_TOKEN_REVOKED"
+    # Cluster mode (--redis).
+    SESSION_ON_OTHER_NODE = "SESSION_ON_OTHER_NODE"
+    SESSION_MOVING = "SESSION_MOVING"
+    CLUSTER_UNAVAILABLE = "CLUSTER_UNAVAILABLE"
 
 
 class ProtocolError(Exception):
@@ -185,6 +189,12 @@ HINTS: dict[ErrorCode, str] = {
     "glasscloud dev-token EMAIL for a developer token).",
     ErrorCode.DEVELOPER_TOKEN_REVOKED: "This developer token was revoked (glasscloud dev-token "
     "revoke); ask the operator for a new one: glasscloud dev-token EMAIL.",
+    ErrorCode.SESSION_ON_OTHER_NODE: "Nothing to do: the node that serves this user sends the "
+    "App a new session_request with its own URL.",
+    ErrorCode.SESSION_MOVING: "The user's session is moving to this node (the old node's "
+    "lease has not expired yet); try again in a few seconds.",
+    ErrorCode.CLUSTER_UNAVAILABLE: "This node cannot reach Redis, so it cannot tell which node "
+    "serves the user; try again in a few seconds (and check Redis).",
 }
 
 # HTTP status of a refusal before the WebSocket upgrade.
@@ -224,6 +234,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TTS_UNAVAILABLE: 503,
     ErrorCode.TOKEN_EXPIRED: 401,
     ErrorCode.DEVELOPER_TOKEN_REVOKED: 401,
+    ErrorCode.SESSION_ON_OTHER_NODE: 409,
+    ErrorCode.SESSION_MOVING: 503,
+    ErrorCode.CLUSTER_UNAVAILABLE: 503,
 }
 
 

@@ -10,6 +10,7 @@ import functools
 import logging
 import time
 from collections import deque
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -58,6 +59,10 @@ from glasscloud.server.revocation import KeyRevocations
 from glasscloud.store.store import Store
 from glasscloud.translation.registry import build_translator
 from glasscloud.tts.registry import build_synthesizer
+
+if TYPE_CHECKING:
+    from glasscloud.cluster.node import ClusterNode
+    from glasscloud.core.records import AppRecord
 
 log = logging.getLogger("glasscloud.server")
 
@@ -128,6 +133,8 @@ class GlasscloudServer:
         self._runner: web.AppRunner | None = None
         self._alive_task: asyncio.Task[None] | None = None
         self._site: web.TCPSite | None = None
+        # Cluster mode (--redis; cluster/node.py): made in `start`, once the port is known.
+        self.cluster: ClusterNode | None = None
 
     def _build_app(self) -> web.Application:
         app = web.Application(
@@ -192,6 +199,11 @@ class GlasscloudServer:
         if self.config.port == 0:
             port = self._runner.addresses[0][1]
             self.config = dataclasses.replace(self.config, port=port)
+        if self.config.redis:
+            from glasscloud.cluster.node import ClusterNode  # only in cluster mode
+
+            self.cluster = ClusterNode(self)
+            await self.cluster.start()
         await self._resume_previous_process()
         self._alive_task = asyncio.get_running_loop().create_task(self._keep_alive_mark())
         self.liveness.start()
@@ -205,15 +217,52 @@ class GlasscloudServer:
                 "appWsUrl": self.config.app_ws_url,
                 "asrProvider": self.config.asr_provider,
                 "database": self.store.url,
+                "nodeId": self.cluster.node_id if self.cluster else None,
             },
         )
+
+    @property
+    def alive_key(self) -> str:
+        """Where this process marks itself alive: per node in a cluster (each node's Apps
+        reconnect to that node only)."""
+        return f"{ALIVE_META_KEY}:{self.cluster.node_id}" if self.cluster else ALIVE_META_KEY
+
+    async def app_record(self, package_name: str) -> AppRecord | None:
+        return await self.store.get_app(package_name)
+
+    def cluster_event(self, message: dict[str, Any]) -> None:
+        """Another node changed an App or heard from its server: act on it here too."""
+        kind, package_name = message.get("type"), str(message["package"])
+        if kind == "app_server_restarted":
+            for session in self.registry:
+                session.restart_app(package_name)
+        elif kind == "key_rotated":
+            self.tasks.spawn(self.revocations.check_once())
+        elif kind == "app_server_seen":
+            self.app_servers.seen(message)
+        elif kind == "app_deleted":
+            self.stop_everywhere(package_name)
+
+    def stop_everywhere(self, package_name: str) -> list[str]:
+        """Stop a deleted App in every session of this node; the users it was stopped for."""
+        return [
+            session.user_id
+            for session in self.registry
+            if package_name in session.apps and session.stop_app(package_name, "app_deleted")
+        ]
+
+    async def app_changed(self, kind: str, package_name: str, **details: Any) -> None:
+        """This node changed an App (`app_changed`, `key_rotated`) or heard from its server
+        (`app_server_restarted`, `app_server_seen`): every other node hears of it too."""
+        if self.cluster is not None:
+            await self.cluster.announce({"type": kind, "package": package_name, **details})
 
     async def _resume_previous_process(self) -> None:
         """Apps the previous process served reconnect on their own for a few seconds after
         it went away (the SDK retries 1 s, 2 s, 4 s); until then the core waits for them
         instead of asking by webhook (`AppLifecycle.restore`)."""
         try:
-            last = await self.store.get_meta(ALIVE_META_KEY)
+            last = await self.store.get_meta(self.alive_key)
         except Exception:
             log.exception("could not read when the previous process was last alive")
             return
@@ -230,10 +279,15 @@ class GlasscloudServer:
         """Write down every few seconds that this process is alive (see above)."""
         while True:
             try:
-                await self.store.set_meta(ALIVE_META_KEY, repr(time.time()))
+                await self.store.set_meta(self.alive_key, repr(time.time()))
             except Exception:
                 log.warning("could not write the alive mark", exc_info=True)
             await asyncio.sleep(ALIVE_INTERVAL)
+
+    async def _wait_for_apps_to_move(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(c.stats.package_name for c in self.connections):
+            await asyncio.sleep(0.1)
 
     def begin_drain(self) -> None:
         """From now on /ready answers 503; everything else keeps working until `stop`."""
@@ -254,6 +308,11 @@ class GlasscloudServer:
         if self._alive_task is not None:
             self._alive_task.cancel()
         self.registry.save_resume_states()
+        if self.cluster is not None:
+            # Users move to other nodes at once; their Apps' sockets here are dropped by the
+            # SDK when the new node asks them (a few seconds at most), the rest closed below.
+            await self.cluster.drain()
+            await self._wait_for_apps_to_move(min(timeout, 3.0))
         for conn in list(self.connections):
             conn.close(CloseCode.SERVICE_RESTART, "Server restarting")
         if self.connections:
@@ -264,7 +323,9 @@ class GlasscloudServer:
         await self.tasks.drain(timeout)
         self.tasks.cancel_all()
         with contextlib.suppress(Exception):
-            await self.store.set_meta(ALIVE_META_KEY, repr(time.time()))
+            await self.store.set_meta(self.alive_key, repr(time.time()))
+        if self.cluster is not None:
+            await self.cluster.close()
         await self.effects.close()
         await self.photo_errors.close()
         if self.asr_backend is not None:

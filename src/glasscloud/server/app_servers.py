@@ -29,6 +29,7 @@ from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.request_context import server_of
 
 STALE_AFTER = 30 * 60.0
+MAX_REGISTRATIONS = 100_000
 
 
 @dataclass
@@ -53,6 +54,18 @@ class AppServerRegistry:
         )
         self._by_id[registration.registration_id] = registration
         return registration.registration_id
+
+    def seen(self, message: dict[str, Any]) -> None:
+        """Another node of the cluster registered (or heard from) an App server: its later
+        heartbeats and restart notices may reach this node."""
+        registration_id, package = message.get("registration"), message.get("package")
+        if not isinstance(registration_id, str) or not isinstance(package, str):
+            return
+        if self.touch(registration_id) is None and len(self._by_id) < MAX_REGISTRATIONS:
+            now = time.monotonic()
+            self._by_id[registration_id] = Registration(
+                registration_id, package, None, [], now, now
+            )
 
     def touch(self, registration_id: str) -> Registration | None:
         registration = self._by_id.get(registration_id)
@@ -118,6 +131,7 @@ async def register(request: web.Request) -> web.Response:
     registration_id = server.app_servers.add(
         package, webhook if isinstance(webhook, str) else None, [str(u) for u in urls]
     )
+    await server.app_changed("app_server_seen", package, registration=registration_id)
     return web.json_response({"success": True, "registrationId": registration_id}, status=201)
 
 
@@ -127,8 +141,12 @@ async def heartbeat(request: web.Request) -> web.Response:
         body = await _body(request)
     except ProtocolError as error:
         return _fail(request, error)
-    if server.app_servers.touch(str(body.get("registrationId"))) is None:
+    registration = server.app_servers.touch(str(body.get("registrationId")))
+    if registration is None:
         return _fail(request, _not_registered())
+    await server.app_changed(
+        "app_server_seen", registration.package_name, registration=registration.registration_id
+    )
     return web.json_response({"success": True})
 
 
@@ -144,5 +162,7 @@ async def restart(request: web.Request) -> web.Response:
     recovered = sum(
         1 for session in server.registry if session.restart_app(registration.package_name)
     )
+    # recoveredSessions counts this node's; every other node asks its users' Apps too
+    await server.app_changed("app_server_restarted", registration.package_name)
     server.metrics.inc("app_server_restarts")
     return web.json_response({"success": True, "recoveredSessions": recovered})

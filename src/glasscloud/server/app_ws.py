@@ -34,7 +34,7 @@ from glasscloud.server.connection import WsConnection
 from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.inbound import accept
 from glasscloud.server.request_context import bearer_token, server_of
-from glasscloud.server.sessions import open_session
+from glasscloud.server.sessions import ClusterUnavailable, open_session, unavailable
 
 if TYPE_CHECKING:
     from glasscloud.server.app import GlasscloudServer
@@ -247,7 +247,10 @@ async def _admit(
         )
     # After a restart the SDK reconnects (1 s, 2 s, 4 s), maybe before the glasses are back:
     # if the user was running this App, its session opens now.
-    session = await open_session(server, user_id, for_app=package_name)
+    try:
+        session = await open_session(server, user_id, for_app=package_name)
+    except ClusterUnavailable:
+        raise unavailable() from None
     if session is None:
         raise ProtocolError(
             ErrorCode.SESSION_NOT_FOUND,

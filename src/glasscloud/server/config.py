@@ -73,6 +73,11 @@ class ServerConfig:
     metrics_token: str | None = None
     metrics_networks: tuple[str, ...] = ()
     drain_delay: float = 1.0
+    # Cluster mode (docs/cluster.md): the Redis URL (None: one process, Redis not imported),
+    # this node's id (None: derived from the host name and port), the ownership lease.
+    redis: str | None = None
+    node_id: str | None = None
+    lease_seconds: float = 10.0
 
     @property
     def base_url(self) -> str:

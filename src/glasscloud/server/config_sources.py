@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,9 @@ class ServeFlags:
     metrics_token: str | None = None
     metrics_networks: Sequence[str] | None = None
     drain_delay: str | None = None
+    redis: str | None = None
+    node_id: str | None = None
+    lease_seconds: str | None = None
     config: str | None = None
 
 
@@ -85,6 +89,9 @@ FILE_SETTINGS = (
     "metrics_token",
     "metrics_networks",
     "drain_delay",
+    "redis",
+    "node_id",
+    "lease_seconds",
 )
 SECRET_SETTINGS = frozenset({"secret", "metrics_token"})
 
@@ -108,6 +115,8 @@ class Resolved:
                 value = "set (hidden)" if value else "not set"
             elif name == "database":
                 value = make_url(value).render_as_string(hide_password=True)
+            elif name == "redis" and value:
+                value = _hide_password(value)
             elif value is None:
                 value = "not set"
             elif isinstance(value, tuple):
@@ -280,6 +289,47 @@ def _http_url(raw: str, label: str) -> str | None:
     return raw.strip()
 
 
+def _redis_url(raw: str, label: str) -> str | None:
+    """redis://, rediss:// or unix:// (a Redis server); empty: no cluster mode."""
+    if not raw.strip():
+        return None
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
+        raise ConfigError(
+            f"{label} must be a Redis URL such as redis://127.0.0.1:6379/0, not "
+            f"'{_hide_password(raw)}'"
+        )
+    return raw.strip()
+
+
+def _hide_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def _node_id(raw: str, label: str) -> str | None:
+    if not raw.strip():
+        return None
+    if not NODE_ID.fullmatch(raw.strip()):
+        raise ConfigError(
+            f"{label} must be 1-63 letters, digits, '.', '_' or '-' (e.g. node-a), not '{raw}'"
+        )
+    return raw.strip()
+
+
+def _lease_seconds(raw: str, label: str) -> float:
+    value = _seconds(raw, label)
+    if not 1.0 <= value <= 300.0:
+        raise ConfigError(f"{label} must be from 1 to 300 seconds, not '{raw}'")
+    return value
+
+
 def _log_level(raw: str, label: str) -> str:
     level = raw.strip().upper()
     if level not in LOG_LEVELS:
@@ -319,6 +369,10 @@ _SIMPLE_SETTINGS: tuple[tuple[str, Callable[[str, str], Any]], ...] = (
     ("fd_reserve", _count),
     ("key_check_interval", _seconds),
     ("drain_delay", _seconds),
+    # cluster mode (docs/cluster.md)
+    ("redis", _redis_url),
+    ("node_id", _node_id),
+    ("lease_seconds", _lease_seconds),
 )
 
 

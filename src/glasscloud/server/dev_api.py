@@ -16,6 +16,7 @@ from glasscloud.protocol.errors import ErrorCode, ProtocolError, package_not_fou
 from glasscloud.protocol.jsonio import decode_body, iso_timestamp
 from glasscloud.server.http_errors import Envelope, error_exception, error_response
 from glasscloud.server.request_context import bearer_token, server_of
+from glasscloud.server.session_views import session_summary
 from glasscloud.store.errors import AppExists, AppNotFound, StoreError
 
 log = logging.getLogger("glasscloud.dev_api")
@@ -28,6 +29,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/dev/apps/{package}/token", app_token)
     app.router.add_get("/api/admin/sessions", sessions)
     app.router.add_get("/api/admin/metrics", metrics_json)
+    app.router.add_get("/api/admin/cluster", cluster_status)
 
 
 def _refuse(request: web.Request, error: ProtocolError) -> web.Response:
@@ -133,6 +135,7 @@ async def rotate_key(request: web.Request) -> web.Response:
     record = await server.store.get_app(package)
     if record is not None:
         server.revocations.key_rotated(package, record.key_version)
+    await server.app_changed("key_rotated", package)
     return web.json_response(
         {
             "packageName": package,
@@ -163,17 +166,10 @@ async def sessions(request: web.Request) -> web.Response:
     """Live sessions, their Apps, and per-connection statistics (open and recently closed)."""
     _developer(request)
     server = server_of(request)
-    live = []
-    for session in server.registry:
-        live.append(
-            {
-                "userId": session.user_id,
-                "startTime": session.start_time,
-                "glassesConnected": session.glasses is not None,
-                "apps": {p: session.app_state(p) for p in session.apps},
-                "subscriptions": session.subscriptions.as_map(),
-            }
-        )
+    if server.cluster is not None:
+        live = await server.cluster.cluster_sessions()
+    else:
+        live = [session_summary(session) for session in server.registry]
     return web.json_response(
         {
             "sessions": live,
@@ -193,6 +189,28 @@ async def metrics_json(request: web.Request) -> web.Response:
             "counters": [
                 {"name": name, "labels": labels, "value": value}
                 for name, labels, value in server.metrics.items()
+            ],
+        }
+    )
+
+
+async def cluster_status(request: web.Request) -> web.Response:
+    """The live nodes of the cluster, their ages and users; one node when not clustered."""
+    _developer(request)
+    server = server_of(request)
+    if server.cluster is not None:
+        return web.json_response({"clustered": True, **await server.cluster.status()})
+    return web.json_response(
+        {
+            "clustered": False,
+            "nodeId": None,
+            "nodes": [
+                {
+                    "nodeId": None,
+                    "publicUrl": server.config.base_url,
+                    "users": len(server.registry),
+                    "draining": server.draining,
+                }
             ],
         }
     )

@@ -97,6 +97,7 @@ async def update_app(request: web.Request) -> web.Response:
     except StoreError as error:
         field = _BODY_FIELDS.get(error.field or "", error.field)
         return _refuse(request, ProtocolError(ErrorCode.INVALID_FIELD, error.message, field))
+    await server.app_changed("app_changed", package)
     log.info(
         "App updated",
         extra={"developer": developer, "packageName": package, "fields": sorted(changes)},
@@ -112,10 +113,8 @@ async def delete_app(request: web.Request) -> web.Response:
         await server.store.delete_app(package)
     except AppNotFound:
         return _refuse(request, package_not_found(package))
-    stopped = []
-    for session in list(server.registry):
-        if package in session.apps and session.stop_app(package, "app_deleted"):
-            stopped.append(session.user_id)
+    stopped = server.stop_everywhere(package)
+    await server.app_changed("app_deleted", package)  # the other nodes stop it too
     for user_id in stopped:
         await server.effects.running_apps_settled(
             user_id, server.config.timings.stop_webhook_timeout

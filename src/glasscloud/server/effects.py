@@ -9,7 +9,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -19,6 +19,7 @@ from glasscloud.core.records import AppRecord
 from glasscloud.protocol import app as app_wire
 from glasscloud.protocol.jsonio import iso_timestamp
 from glasscloud.server.config import ServerConfig
+from glasscloud.store.errors import FencedWrite
 from glasscloud.store.store import Store
 
 log = logging.getLogger("glasscloud.webhooks")
@@ -63,8 +64,37 @@ class HttpEffects:
         self._metrics = metrics
         self._tasks = tasks
         self._http: aiohttp.ClientSession | None = None
-        self._running = CoalescedWrites(tasks, store.set_running_apps, "which Apps run")
-        self._display = CoalescedWrites(tasks, store.set_resume_state, "what Apps resume with")
+        # Cluster mode: the epoch each write of a user's state carries (server/fencing.py).
+        self.fence: Fence | None = None
+        self._running = CoalescedWrites(
+            tasks, self._fenced(store.set_running_apps), "which Apps run"
+        )
+        self._display = CoalescedWrites(
+            tasks, self._fenced(store.set_resume_state), "what Apps resume with"
+        )
+
+    def _fenced(
+        self, write: Callable[..., Coroutine[Any, Any, None]]
+    ) -> Callable[[str, Any], Coroutine[Any, Any, None]]:
+        """In cluster mode a user's state is written only by the node that owns the user,
+        with its fencing epoch; a write the database refuses (a newer owner took over) tells
+        the fence, which lets the session go."""
+
+        async def fenced_write(user_id: str, value: Any) -> None:
+            if self.fence is None:
+                await write(user_id, value)
+                return
+            epoch = self.fence.epoch_of(user_id)
+            if epoch is None:
+                self._metrics.inc("cluster_writes_skipped")
+                return
+            try:
+                await write(user_id, value, epoch=epoch)
+            except FencedWrite:
+                self._metrics.inc("cluster_writes_fenced")
+                self.fence.fenced(user_id, epoch)
+
+        return fenced_write
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
@@ -148,11 +178,27 @@ class HttpEffects:
     def save_resume_state(self, user_id: str, state: dict[str, Any]) -> None:
         self._display.write(user_id, state)
 
+    async def settled(self, user_id: str, timeout: float) -> None:
+        """Wait (bounded) until everything asked to be written for the user is written."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(self._running.settled(user_id), self._display.settled(user_id)),
+                timeout,
+            )
+
     async def running_apps_settled(self, user_id: str, timeout: float) -> None:
         """Wait (bounded) until which Apps the user runs is on disk: a REST answer that
         says "stopped" must hold across a crash right after it."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._running.settled(user_id), timeout)
+
+
+class Fence(Protocol):
+    """Who may write a user's state in cluster mode (`cluster.node.ClusterNode`)."""
+
+    def epoch_of(self, user_id: str) -> int | None: ...
+
+    def fenced(self, user_id: str, epoch: int) -> None: ...
 
 
 class CoalescedWrites:

@@ -26,7 +26,7 @@ from glasscloud.server.connection import WsConnection
 from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.inbound import accept
 from glasscloud.server.request_context import bearer_token, server_of
-from glasscloud.server.sessions import open_session
+from glasscloud.server.sessions import ClusterUnavailable, open_session, session_moving, unavailable
 
 if TYPE_CHECKING:
     from glasscloud.server.app import GlasscloudServer
@@ -144,7 +144,15 @@ async def _serve(
 ) -> None:
     # Fetched before the session exists, so the one connection_ack already lists the Apps
     # a new session brings back (as loading).
-    session = await open_session(server, user_id)
+    try:
+        session = await open_session(server, user_id)
+    except ClusterUnavailable:
+        error = unavailable()
+        server.metrics.inc("glasses_errors", code=error.code.value)
+        conn.send_text(wire.connection_error(error.code, error.message, _now()))
+        conn.close(CloseCode.TRY_AGAIN_LATER, "Cluster unavailable")
+        await conn.wait_closed()
+        return
     assert session is not None
     session.attach_glasses(conn)
     session.log.info("glasses connected")
@@ -181,9 +189,13 @@ def _on_text(server: GlasscloudServer, session: UserSession, conn: WsConnection,
 async def start_app(
     server: GlasscloudServer, session: UserSession, package_name: str, conn: WsConnection
 ) -> None:
-    record = await server.store.get_app(package_name)
+    record = await server.app_record(package_name)
+    error = None
     if record is None:
         error = package_not_found(package_name, "packageName")
+    elif server.cluster is not None and not server.cluster.owns(session.user_id):
+        error = session_moving(session.user_id)
+    if error is not None:
         server.metrics.inc("glasses_errors", code=error.code.value)
         conn.send_text(wire.connection_error(error.code, error.message, _now(), error.field))
         return

@@ -304,12 +304,24 @@ class ServerCollector(Collector):
             "1 while the server drains before stopping (SIGTERM).",
             value=1 if server.draining else 0,
         )
+        if server.cluster is not None:
+            yield GaugeMetricFamily(
+                "glasscloud_cluster_owned_users",
+                "Users whose session lease this node holds.",
+                value=len(server.cluster.owned),
+            )
+            yield GaugeMetricFamily(
+                "glasscloud_cluster_redis_up",
+                "1 while this node reached Redis at its last lease renewal.",
+                value=1 if server.cluster.redis_up else 0,
+            )
 
 
 class ServerMetrics:
     """The Prometheus side of one server: its registry, histograms, loop-lag probe."""
 
     def __init__(self, server: GlasscloudServer) -> None:
+        self._server = server
         self.registry = CollectorRegistry(auto_describe=False)
         self.socket_totals = SocketTotals()
         self.loop_lag = LoopLag()
@@ -333,7 +345,28 @@ class ServerMetrics:
         ProcessCollector(namespace="glasscloud", registry=self.registry)
 
     def text(self) -> bytes:
-        return generate_latest(self.registry)
+        cluster = self._server.cluster
+        if cluster is None:
+            return generate_latest(self.registry)
+        return generate_latest(NodeLabelled(self.registry, cluster.node_id))  # type: ignore[arg-type]
+
+
+class NodeLabelled:
+    """A registry's metrics with `node="<id>"` on every sample: in a cluster each node is
+    scraped on its own, and its series must not collide with its neighbours'."""
+
+    def __init__(self, registry: CollectorRegistry, node_id: str) -> None:
+        self._registry = registry
+        self._node_id = node_id
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._registry.collect():
+            labelled = Metric(family.name, family.documentation, family.type, family.unit)
+            labelled.samples = [
+                sample._replace(labels={**sample.labels, "node": self._node_id})
+                for sample in family.samples
+            ]
+            yield labelled
 
 
 # -- the scrape route ------------------------------------------------------------------------

@@ -12,9 +12,16 @@ from glasscloud.core.ports import StartResult
 from glasscloud.protocol.errors import ErrorCode, ProtocolError, package_not_found
 from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.request_context import core_token_user, server_of
+from glasscloud.server.sessions import served_elsewhere, session_moving
 
 # HTTP status for a failed start, by stage.
-_START_STATUS = {"WEBHOOK": 502, "TIMEOUT": 504, "STOPPED": 409, "CONNECTION": 409}
+_START_STATUS = {
+    "WEBHOOK": 502,
+    "TIMEOUT": 504,
+    "STOPPED": 409,
+    "CONNECTION": 409,
+    "MOVED": 409,
+}
 
 
 def add_routes(app: web.Application) -> None:
@@ -31,6 +38,8 @@ def _error(request: web.Request, error: ProtocolError) -> web.Response:
 async def list_apps(request: web.Request) -> web.Response:
     user_id = core_token_user(request)
     server = server_of(request)
+    if (answer := await served_elsewhere(server, request, user_id)) is not None:
+        return answer
     session = server.registry.get(user_id)
     data: list[dict[str, Any]] = []
     for record in await server.store.list_apps():
@@ -47,7 +56,11 @@ async def start_app(request: web.Request) -> web.Response:
     user_id = core_token_user(request)
     server = server_of(request)
     package_name = request.match_info["package"]
+    if (answer := await served_elsewhere(server, request, user_id)) is not None:
+        return answer
     session = server.registry.get(user_id)
+    if session is not None and server.cluster is not None and not server.cluster.owns(user_id):
+        return _error(request, session_moving(user_id))
     if session is None:
         return _error(
             request,
@@ -56,7 +69,7 @@ async def start_app(request: web.Request) -> web.Response:
                 f"{user_id} has no live glasses session; connect the glasses first.",
             ),
         )
-    record = await server.store.get_app(package_name)
+    record = await server.app_record(package_name)
     if record is None:
         return _error(request, package_not_found(package_name))
     done: asyncio.Future[StartResult] = asyncio.get_running_loop().create_future()
@@ -91,6 +104,8 @@ async def stop_app(request: web.Request) -> web.Response:
     user_id = core_token_user(request)
     server = server_of(request)
     package_name = request.match_info["package"]
+    if (answer := await served_elsewhere(server, request, user_id)) is not None:
+        return answer
     session = server.registry.get(user_id)
     if session is None or not session.stop_app(package_name, "user_disabled"):
         return _error(

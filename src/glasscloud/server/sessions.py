@@ -7,9 +7,32 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from glasscloud.core.session import UserSession
+from glasscloud.protocol.errors import ErrorCode, ProtocolError
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from glasscloud.server.app import GlasscloudServer
+
+
+class ClusterUnavailable(Exception):
+    """Cluster mode: Redis cannot be reached (or this node drains), so no new session can
+    be placed here."""
+
+
+def unavailable() -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.CLUSTER_UNAVAILABLE,
+        "This node cannot reach Redis, so it cannot open a session for this user now.",
+    )
+
+
+def session_moving(user_id: str) -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.SESSION_MOVING,
+        f"{user_id}'s session is still held by a node that stopped answering; it moves here "
+        "when that node's lease expires.",
+    )
 
 
 async def open_session(
@@ -17,15 +40,30 @@ async def open_session(
 ) -> UserSession | None:
     """The user's live session, opened now if there is none. With `for_app` (an App
     reconnecting after a restart, before the glasses), a session is opened only if the user
-    was running that App; otherwise None."""
+    was running that App; otherwise None. In cluster mode `ClusterUnavailable` (no Redis)
+    or, for an App, a ProtocolError (another node serves the user) may be raised."""
     session = server.registry.get(user_id)
     if session is not None:
         return session
+    if server.cluster is not None:  # the lease first (cluster/node.py)
+        return await server.cluster.open_session(user_id, for_app)
     user = await server.store.get_user(user_id)
     if for_app is not None and for_app not in user.running_apps:
         return None
-    records = [r for p in user.running_apps if (r := await server.store.get_app(p)) is not None]
+    records = [r for p in user.running_apps if (r := await server.app_record(p)) is not None]
     session, created = server.registry.get_or_create(user_id, user.settings)
     if created:
         session.restore(records, user.resume_state)
     return session
+
+
+async def served_elsewhere(
+    server: GlasscloudServer, request: web.Request, user_id: str
+) -> web.Response | None:
+    """Cluster mode: the answer of the node that serves the user, if another one does (the
+    call is sent on there: cluster/forwarding.py); None: answer here."""
+    if server.cluster is None:
+        return None
+    from glasscloud.server.http_errors import Envelope
+
+    return await server.cluster.forward(request, user_id, Envelope.PHONE)

@@ -25,6 +25,7 @@ from glasscloud.protocol.jsonio import decode_json
 from glasscloud.server import app_calls
 from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.request_context import SERVER_KEY, bearer_token, core_token_user, server_of
+from glasscloud.server.sessions import served_elsewhere
 from glasscloud.store.errors import StoreError
 
 log = logging.getLogger("glasscloud.settings")
@@ -113,7 +114,9 @@ async def update_settings(request: web.Request) -> web.Response:
     user_id = core_token_user(request)
     server = server_of(request)
     package = request.match_info["package"]
-    record = await server.store.get_app(package)
+    if (answer := await served_elsewhere(server, request, user_id)) is not None:
+        return answer  # the node serving the user tells its live App
+    record = await server.app_record(package)
     if record is None:
         return _refusal(request, package_not_found(package))
     try:
@@ -178,6 +181,8 @@ async def sdk_settings(request: web.Request) -> web.Response:
                 "Authorization",
             ),
         )
+    if (answer := await served_elsewhere(server, request, user_id)) is not None:
+        return answer
     session = server.registry.get(user_id)
     slot = session.apps.get(package) if session is not None else None
     if slot is None or not slot.active:
