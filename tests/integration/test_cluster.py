@@ -40,11 +40,21 @@ async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
 
 
 @pytest.fixture
-async def make_node(tmp_path: Path, redis: RedisServer) -> AsyncIterator[MakeNode]:
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The database every node shares: a SQLite file, or (parametrized) a real PostgreSQL."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return f"sqlite:///{tmp_path / 'glasscloud.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+async def make_node(tmp_path: Path, redis: RedisServer, database: str) -> AsyncIterator[MakeNode]:
     nodes: list[GlasscloudServer] = []
 
     async def make(node_id: str) -> GlasscloudServer:
-        config = make_config(tmp_path, redis=redis.url, node_id=node_id, lease_seconds=LEASE)
+        config = make_config(
+            tmp_path, database=database, redis=redis.url, node_id=node_id, lease_seconds=LEASE
+        )
         node = await start_server(config)
         nodes.append(node)
         return node
@@ -80,6 +90,7 @@ def shows(text: str) -> Callable[[dict], bool]:
     return lambda m: m.get("view") == "main" and m["layout"].get("text") == text
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
 async def test_glasses_at_another_node_take_the_session_over(make_node, http):
     a, b = await make_node("node-a"), await make_node("node-b")
     app = await register_app(a, http, app_type="standard")
