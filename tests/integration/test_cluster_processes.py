@@ -117,3 +117,31 @@ print(sorted(m for m in sys.modules if m.split(".")[0] == "redis" or "cluster" i
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+def test_a_node_does_not_start_without_its_redis(tmp_path):
+    from tests.support.redis_server import free_port
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "glasscloud",
+            "serve",
+            "--port",
+            str(free_port()),
+            "--database",
+            f"sqlite:///{tmp_path}/x.db",
+            "--asr-provider",
+            "phone",
+            "--redis",
+            f"redis://:hunter2@127.0.0.1:{free_port()}/0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("glasscloud: error: cannot reach Redis at redis://:***@127.0.0.1:")
+    assert "hunter2" not in out.stderr

@@ -42,6 +42,7 @@ from glasscloud.core.records import UserRecord
 from glasscloud.core.session import UserSession
 from glasscloud.protocol.close_codes import CloseCode
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
+from glasscloud.server.config_sources import hide_password
 from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.session_views import session_summary
 from glasscloud.server.sessions import ClusterUnavailable, session_moving, unavailable
@@ -99,7 +100,8 @@ class ClusterNode:
         try:
             await self.redis.ping()
         except RedisError as exc:
-            raise RuntimeError(f"cannot reach Redis at --redis: {exc}") from None
+            where = hide_password(self.server.config.redis or "")
+            raise ConnectionError(f"cannot reach Redis at {where} (--redis): {exc}") from None
         self.redis_up = True
         self.bus.start()
         with contextlib.suppress(TimeoutError):

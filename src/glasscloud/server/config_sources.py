@@ -116,7 +116,7 @@ class Resolved:
             elif name == "database":
                 value = make_url(value).render_as_string(hide_password=True)
             elif name == "redis" and value:
-                value = _hide_password(value)
+                value = hide_password(value)
             elif value is None:
                 value = "not set"
             elif isinstance(value, tuple):
@@ -297,12 +297,12 @@ def _redis_url(raw: str, label: str) -> str | None:
     if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
         raise ConfigError(
             f"{label} must be a Redis URL such as redis://127.0.0.1:6379/0, not "
-            f"'{_hide_password(raw)}'"
+            f"'{hide_password(raw)}'"
         )
     return raw.strip()
 
 
-def _hide_password(url: str) -> str:
+def hide_password(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
