@@ -127,6 +127,9 @@ async def running_through_the_balancer(balanced: Balanced, http, app: PyApp):
     owner = await balanced.served_by(http)
     hook = await app.wait_webhook("session_request")
     assert hook["mentraOSWebsocketUrl"].startswith(balanced.nodes[owner].ws_base)
+    # HAProxy starts its servers one good check short of full health (one failure takes
+    # them out); a second past its start they have passed a check, as in steady state
+    await asyncio.sleep(max(0.0, balanced.lb.started_at + 1.0 - time.monotonic()))
     return glasses, owner
 
 
@@ -212,6 +215,7 @@ async def test_a_draining_node_is_taken_out_and_its_users_move(balanced, app, ht
     down = await balanced.lb.wait_line(rf"Server glasscloud_nodes/{owner} is DOWN", timeout=2)
     assert "503" in down, down  # /ready said so, while the node still answers everything
     taken_out = time.monotonic() - draining_since
+    assert taken_out < 1.5, taken_out  # two failed checks, 250-500 ms apart
     assert await glasses.wait_closed(timeout=5) == 1012  # after the drain delay (2 s)
     acked, running = await back_on(balanced, http, app, survivor, draining_since)
     assert running < 5.0, running

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ class HAProxy:
         self.path = directory / "haproxy.cfg"
         self.config = render(EXAMPLE_CONFIG.read_text(), self.port, servers)
         self.lines: list[str] = []
+        self.started_at = 0.0  # time.monotonic() when it listened
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._cond = asyncio.Condition()
@@ -73,6 +75,7 @@ class HAProxy:
             with contextlib.suppress(OSError):
                 _, writer = await asyncio.open_connection("127.0.0.1", self.port)
                 writer.close()
+                self.started_at = time.monotonic()
                 return self
             await asyncio.sleep(0.025)
         raise RuntimeError(f"haproxy did not listen on {self.port}:\n" + "\n".join(self.lines))
