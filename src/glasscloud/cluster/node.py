@@ -108,16 +108,6 @@ class ClusterNode:
             await asyncio.wait_for(self.bus.subscribed.wait(), 5.0)
         await self._announce()
         self._tick = asyncio.get_running_loop().create_task(self._renew_forever())
-        config = self.server.config
-        if config.internal_url is None and config.host not in ("127.0.0.1", "localhost", "::1"):
-            # the other nodes forward this node's users' REST calls to its internal URL; the
-            # loopback default reaches this node only from its own machine (elsewhere it
-            # reaches whatever listens there, maybe the forwarding node itself)
-            log.warning(
-                "cluster node without --internal-url: other nodes forward REST calls to "
-                "http://127.0.0.1:%s, right only if they all run on this machine",
-                config.port,
-            )
         log.info(
             "cluster node up", extra={"nodeId": self.node_id, "leaseSeconds": self.lease_seconds}
         )
@@ -434,7 +424,10 @@ class ClusterNode:
         return NodeInfo(
             self.node_id,
             config.base_url,
-            (config.internal_url or f"http://127.0.0.1:{config.port}").rstrip("/"),
+            # where the other nodes send this node's users' REST calls: --internal-url, else
+            # its public URL (the loopback default of --internal-url is for system Apps
+            # beside this node; from another machine it would reach the wrong process)
+            (config.internal_url or config.base_url).rstrip("/"),
             self.started_at,
             time.time(),
             len(self.server.registry),
