@@ -2,7 +2,11 @@
 uvloop, pinned to a core, logging at WARNING (per-session INFO lines would dominate the
 10,000-session setup). SIGUSR1 writes the server's counters (drops, deliveries) as JSON to
 `--metrics-out`, and its event-loop stalls and GC pauses to `<metrics-out>.stalls.json`
-(bench/stalls.py); SIGTERM stops it gracefully.
+(bench/stalls.py); SIGTERM stops it gracefully. For the stall hunt it also keeps, in
+`<metrics-out>.writers.jsonl`, the writer state of every socket that is behind (or silent
+for over 5 s) after each loop stall over 300 ms and on SIGUSR1, and of every socket that
+liveness drops, at the moment it drops it; and in `<metrics-out>.stacks.txt` the Python
+stacks of all threads during any stall over 0.5 s (bench/stalls.py).
 
     .venv/bin/python -m bench.serve --port 8300 --database sqlite:////tmp/b.db --secret S
 """
@@ -14,6 +18,8 @@ import asyncio
 import dataclasses
 import json
 import signal
+import time
+from typing import Any
 
 import uvloop
 
@@ -31,6 +37,60 @@ UNLIMITED = {
     "user_rate": 1e9,
     "user_burst": 1e9,
 }
+
+
+def writer_state(conn: Any, now: float) -> dict[str, object]:
+    """What one socket's write side is doing (bench introspection of private state)."""
+    transport = conn._transport
+    stats = conn.stats
+    return {
+        "side": stats.side,
+        "user": stats.user_id,
+        "package": stats.package_name,
+        "silent_s": round(now - stats.last_rx, 3),
+        "behind": conn._behind,
+        "queued": conn._out.queued,
+        "ping_waiting": conn._out._ping is not None,
+        "transport_buffer": transport.get_write_buffer_size(),
+        "transport_closing": transport.is_closing(),
+        "writer_done": conn._writer.done(),
+        "pings": stats.pings,
+        "pongs": stats.pongs,
+        "messages_in": stats.messages_in,
+        "messages_out": stats.messages_out,
+        "queued_max": stats.queued_max,
+        "dropped": stats.dropped,
+        "rtts_ms": list(stats.rtts_ms),
+    }
+
+
+def watch_writers(server: Any, path: str) -> Any:
+    """Record writer states in `path` (JSON lines): returns `dump(why)`, and wraps
+    `WsConnection.kill` so every liveness drop records the socket as it was."""
+    from glasscloud.server.connection import WsConnection
+
+    out = open(path, "a")  # noqa: SIM115
+    loop = asyncio.get_running_loop()
+
+    def write(why: str, states: list[dict[str, object]]) -> None:
+        out.write(json.dumps({"t": time.time(), "why": why, "sockets": states}) + "\n")
+        out.flush()
+
+    def dump(why: str) -> None:
+        now = loop.time()
+        states = [writer_state(c, now) for c in list(server.connections)]
+        notable = [s for s in states if s["behind"] or s["silent_s"] > 5]  # type: ignore[operator]
+        behind = sum(1 for s in states if s["behind"])
+        write(f"{why}: {len(states)} sockets, {behind} behind", notable[:200])
+
+    original = WsConnection.kill
+
+    def kill(self: WsConnection, reason: str) -> None:
+        write(f"kill: {reason}", [writer_state(self, loop.time())])
+        original(self, reason)
+
+    WsConnection.kill = kill  # type: ignore[method-assign]
+    return dump
 
 
 def apply_variants(names: list[str]) -> dict[str, object]:
@@ -93,11 +153,15 @@ async def _main(args: argparse.Namespace) -> None:
     freeze_startup_objects()  # as `glasscloud serve` does
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
-    stalls = StallMonitor()
+    dump_writers = watch_writers(server, args.metrics_out + ".writers.jsonl")
+    stalls = StallMonitor(
+        args.metrics_out + ".stacks.txt", lambda ms: dump_writers(f"after a {ms:.0f} ms stall")
+    )
     if not overrides.get("no_stalls"):
         stalls.start()
 
     def dump() -> None:
+        dump_writers("SIGUSR1")
         stalls.dump(args.metrics_out + ".stalls.json")
         items = [{"name": n, "labels": lb, "value": v} for n, lb, v in server.metrics.items()]
         with open(args.metrics_out, "w") as out:
