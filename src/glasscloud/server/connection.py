@@ -169,6 +169,9 @@ class WsConnection:
         self._side = side
         self._out = OutboundBuffer(max_queue)
         self._batch = write_batch(self._loop)
+        # Called by a socket's reader once it has handled all it read: writes what that
+        # produced, for every socket (`read_frames` in inbound.py).
+        self.end_of_read = self._batch.flush
         self._scheduled = False  # in the batch: a `_flush` is due
         self._behind = False  # the writer task owns the writes until the buffer is empty
         self._wake = asyncio.Event()
@@ -188,15 +191,17 @@ class WsConnection:
         result = self._out.send_text(text)
         if result is not _QUEUED:
             self._not_queued(result)
-        if not self._scheduled:
-            self._schedule()
+        if not (self._scheduled or self._behind or self._done):
+            self._scheduled = True
+            self._batch.add(self)
 
     def send_binary(self, data: bytes) -> None:
         result = self._out.send_binary(data)
         if result is not _QUEUED:
             self._not_queued(result)
-        if not self._scheduled:
-            self._schedule()
+        if not (self._scheduled or self._behind or self._done):
+            self._scheduled = True
+            self._batch.add(self)
 
     def _not_queued(self, result: Push) -> None:
         if result is Push.DROPPED_OLDEST:
@@ -229,10 +234,6 @@ class WsConnection:
         transport.writelines(self._out.control_to_send())
         return True
 
-    def end_of_read(self) -> None:
-        """The reader of some socket has handled all it read: write what it produced."""
-        self._batch.flush()
-
     def _schedule(self) -> None:
         if self._scheduled or self._behind or self._done:
             return
@@ -240,25 +241,24 @@ class WsConnection:
         self._batch.add(self)
 
     def _flush(self) -> None:
-        """The end of a read or of the loop pass: what was sent since, in one `writelines`."""
+        """The end of a read or of the loop pass: write what waits in one `writelines` if
+        the kernel has taken everything so far; else (or to close) the writer task takes
+        over."""
         self._scheduled = False
-        if self._out.has_data() or self._out.closing:
-            self._write()
-
-    def _write(self) -> None:
-        """Write what waits in one `writelines` if the kernel has taken everything so far;
-        else (or to close) the writer task takes over."""
         if self._behind or self._done:
             return
         transport = self._transport
-        out = self._out
-        if transport.is_closing() or transport.get_write_buffer_size():
+        if transport.get_write_buffer_size() or transport.is_closing():
             self._fall_behind()
             return
-        if out.has_data():
-            transport.writelines(out.data_to_send(WRITE_CHUNK))
-            self._count_out()
-        if out.has_data() or out.closing:
+        out = self._out
+        data = out.data_to_send(WRITE_CHUNK)
+        if data:
+            transport.writelines(data)
+            stats = self.stats
+            stats.messages_out = out.messages_out
+            stats.bytes_out = out.bytes_out
+        if not out.settled():
             self._fall_behind()
 
     def _fall_behind(self) -> None:

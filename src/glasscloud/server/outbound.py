@@ -170,6 +170,10 @@ class OutboundBuffer:
         """`close()` or `abort()` was called: nothing more is accepted."""
         return self._state != self._OPEN
 
+    def settled(self) -> bool:
+        """Open, with nothing waiting: `data_to_send()` has nothing and no close is due."""
+        return not (self._state or self._pieces or self._ping or self._pong)
+
     def has_data(self) -> bool:
         """Whether `data_to_send()` would return something."""
         return bool(self._pieces) or self._ping is not None or self._pong is not None
