@@ -116,14 +116,26 @@ def build(k: int) -> tuple[UserSession, list[WsConnection], list[CountingTranspo
     return session, conns, transports
 
 
-async def run(k: int, clump: int, passes: int, gap: float, rounds: int) -> dict[str, Any]:
+BUTTON = '{"type":"button_press","buttonId":"main","pressType":"short"}'
+
+
+async def run(
+    k: int, clump: int, passes: int, gap: float, rounds: int, kind: str = "audio"
+) -> dict[str, Any]:
     session, conns, transports = build(k)
     await asyncio.sleep(0)
     clock = Clock()
     for conn in conns:  # the burst rule's clock (a no-op for versions without one)
         conn._loop = _LoopTime(conn._loop, clock)  # type: ignore[attr-defined]
     audio = bytes(3200)
-    relay = session.handle_glasses_audio
+    if kind == "audio":
+        relay = session.handle_glasses_audio
+    else:  # a button_press text frame, decoded as the glasses reader does
+        from glasscloud.protocol.glasses import decode_glasses_message
+
+        def relay(_: bytes) -> None:
+            session.handle_glasses_message(decode_glasses_message(BUTTON))
+
     sleep = asyncio.sleep
     end_of_read = getattr(conns[0], "end_of_read", None)
     perf = time.perf_counter
@@ -174,6 +186,7 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--once", action="store_true", help="one round, for callgrind")
+    parser.add_argument("--kind", choices=["audio", "event"], default="audio")
     args = parser.parse_args()
     clumps = [args.clump] if args.clump else [1, 2, 4, 16]
     gaps = [args.gap] if args.gap >= 0 else [0.0, 0.1]
@@ -181,10 +194,11 @@ def main() -> None:
     for gap in gaps:
         for clump in clumps:
             passes = max(1, args.passes // clump)
-            res = uvloop.run(run(args.k, clump, passes, gap, rounds))
+            res = uvloop.run(run(args.k, clump, passes, gap, rounds, args.kind))
             print(
-                f"gap {gap:4.2f} s  clump {clump:2d}: {res['ns_per_delivery']:7.0f} ns/delivery"
-                f"  {res['writes_per_delivery']:.3f} writes/delivery",
+                f"{args.kind} gap {gap:4.2f} s  clump {clump:2d}: "
+                f"{res['ns_per_delivery']:7.0f} ns/delivery  "
+                f"{res['writes_per_delivery']:.3f} writes/delivery",
                 flush=True,
             )
 
