@@ -38,8 +38,11 @@ class Push(Enum):
 
 
 _QUEUED, _REFUSED = Push.QUEUED, Push.REFUSED
-# Headers of binary frames by payload length, made once: audio frames have one size.
+# Headers by payload length, made once: audio frames have one size; text headers are kept
+# as they are met, for lengths under `_CACHED_TEXT` (bounded: at most that many entries).
 _BINARY_HEADERS = {size: frame_header(OP_BINARY, size) for size in (640, 1280, 3200, 6400)}
+_CACHED_TEXT = 4096
+_TEXT_HEADERS: dict[int, bytes] = {}
 
 
 class OutboundBuffer:
@@ -85,8 +88,24 @@ class OutboundBuffer:
     # -- input ------------------------------------------------------------------------------
 
     def send_text(self, text: str) -> Push:
+        if self._state:
+            self.refused += 1
+            return _REFUSED
         payload = text.encode()
-        return self._push(frame_header(OP_TEXT, len(payload)), payload)
+        size = len(payload)
+        header = _TEXT_HEADERS.get(size)
+        if header is None:
+            header = frame_header(OP_TEXT, size)
+            if size < _CACHED_TEXT:
+                _TEXT_HEADERS[size] = header
+        pieces = self._pieces
+        pieces.append(header)
+        pieces.append(payload)
+        self._size += len(header) + size
+        self._payload += size
+        if len(pieces) > self._max_pieces:
+            return self._drop_oldest()
+        return _QUEUED
 
     def send_binary(self, data: bytes) -> Push:
         if self._state:
@@ -97,20 +116,6 @@ class OutboundBuffer:
         pieces = self._pieces
         pieces.append(header)
         pieces.append(data)
-        self._size += len(header) + size
-        self._payload += size
-        if len(pieces) > self._max_pieces:
-            return self._drop_oldest()
-        return _QUEUED
-
-    def _push(self, header: bytes, payload: bytes) -> Push:
-        if self._state:
-            self.refused += 1
-            return _REFUSED
-        pieces = self._pieces
-        pieces.append(header)
-        pieces.append(payload)
-        size = len(payload)
         self._size += len(header) + size
         self._payload += size
         if len(pieces) > self._max_pieces:
