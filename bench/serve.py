@@ -129,6 +129,8 @@ def apply_variants(names: list[str]) -> dict[str, object]:
             overrides["ping_interval"] = 0.0
         elif name == "no-stalls":  # no stall monitor (its 2 ms timer)
             overrides["no_stalls"] = True
+        elif name == "rearm-watchdog":  # the first watchdog: faulthandler re-armed each 50 ms
+            overrides["rearm_watchdog"] = True
         else:
             raise SystemExit(f"unknown variant {name}")
     return overrides
@@ -159,6 +161,19 @@ async def _main(args: argparse.Namespace) -> None:
     )
     if not overrides.get("no_stalls"):
         stalls.start()
+    if overrides.get("rearm_watchdog"):
+
+        async def rearm() -> None:
+            import faulthandler
+
+            with open(args.metrics_out + ".rearm.txt", "w") as out:
+                while True:
+                    faulthandler.dump_traceback_later(0.5, repeat=True, file=out)
+                    await asyncio.sleep(0.05)
+
+        background = [loop.create_task(rearm())]
+    else:
+        background = []
 
     def dump() -> None:
         dump_writers("SIGUSR1")
@@ -172,6 +187,8 @@ async def _main(args: argparse.Namespace) -> None:
     loop.add_signal_handler(signal.SIGUSR1, dump)
     print("READY", flush=True)
     await stopping.wait()
+    for task in background:
+        task.cancel()
     await stop_server(server)
 
 

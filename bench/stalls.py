@@ -6,9 +6,12 @@ woke more than `STALL_MS` late, and times every GC pass; the load generator keep
 inside its measured window. (This is how the liveness sweep that stalled the loop ~80 ms
 every 10 s was found.) Overhead: one 2-ms timer, under 1 % of a core.
 
-With `stacks_path`, a watchdog (faulthandler's C thread, which runs without the GIL) writes
-the Python stack of every thread there whenever the loop has not ticked for `WATCHDOG_S`:
-what the loop was doing during a long stall. `on_stall(ms)` is called on the first tick after
+With `stacks_path`, a watchdog thread writes the Python stack of every thread there
+(`faulthandler.dump_traceback`) whenever the loop has not ticked for `WATCHDOG_S`: what
+the loop was doing during a long stall. The loop only stores a timestamp per tick; the
+thread wakes every 0.1 s (re-arming `faulthandler.dump_traceback_later` per tick instead
+joins and starts a thread each time, which on a busy core blocked the loop for
+milliseconds and cost the light-load p50 ~2 ms). `on_stall(ms)` is called on the first tick after
 a stall over `BIG_STALL_MS` (bench.serve dumps the sockets' writer states then).
 """
 
@@ -18,6 +21,7 @@ import asyncio
 import faulthandler
 import gc
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -27,7 +31,7 @@ TICK_S = 0.002
 GC_MS = 2.0
 _KEEP = 20_000  # bounded: at most this many of each kind are kept
 WATCHDOG_S = 0.5  # no tick for this long: dump every thread's stack
-REARM_TICKS = 25  # re-arm the watchdog every 50 ms, not every tick
+WATCH_EVERY_S = 0.1
 BIG_STALL_MS = 300.0
 
 
@@ -43,19 +47,32 @@ class StallMonitor:
         self._task: asyncio.Task[None] | None = None
         self._stacks: TextIO | None = open(stacks_path, "w") if stacks_path else None  # noqa: SIM115
         self._on_stall = on_stall
+        self._beat = time.monotonic()
 
     def start(self) -> None:
         gc.callbacks.append(self._on_gc)
         self._task = asyncio.get_running_loop().create_task(self._watch())
+        if self._stacks is not None:
+            threading.Thread(target=self._watchdog, name="stall-watchdog", daemon=True).start()
+
+    def _watchdog(self) -> None:
+        stacks = self._stacks
+        assert stacks is not None
+        dumped_for = 0.0
+        while True:
+            time.sleep(WATCH_EVERY_S)
+            beat = self._beat
+            if time.monotonic() - beat > WATCHDOG_S and beat != dumped_for:
+                dumped_for = beat  # once per stall (the next dump after the next tick)
+                stacks.write(f"Timeout ({WATCHDOG_S} s without a tick)!\n")
+                stacks.flush()
+                faulthandler.dump_traceback(file=stacks, all_threads=True)
 
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
         stacks = self._stacks
-        ticks = 0
         while True:
-            if stacks is not None and ticks % REARM_TICKS == 0:
-                faulthandler.dump_traceback_later(WATCHDOG_S, repeat=True, file=stacks)
-            ticks += 1
+            self._beat = time.monotonic()
             before = loop.time()
             await asyncio.sleep(TICK_S)
             late_ms = (loop.time() - before - TICK_S) * 1000
