@@ -98,29 +98,22 @@ def apply_variants(names: list[str]) -> dict[str, object]:
     changes one suspect, so an A/B in one run can price it. Returns config overrides."""
     overrides: dict[str, object] = {}
     for name in names:
-        if name == "write-now":  # no batching per loop pass: write each frame at once
+        if name == "write-now":  # no batching at all: write each frame at once
             from glasscloud.server.connection import WsConnection
 
-            WsConnection._schedule = WsConnection._write  # type: ignore[method-assign]
-        elif name == "first-now":  # the first frame of every pass at once, bursts or not
-            from glasscloud.server.connection import WsConnection
+            def at_once(send: Any) -> Any:
+                def send_now(self: WsConnection, data: Any) -> None:
+                    send(self, data)
+                    self._flush()
 
-            def first_now(self: WsConnection) -> None:
-                if not (self._scheduled or self._behind or self._done):
-                    self._scheduled = True
-                    self._loop.call_soon(self._flush_cb)
-                    self._write()
+                return send_now
 
-            WsConnection._schedule = first_now  # type: ignore[method-assign]
-        elif name == "batch":  # every frame waits for the end of the loop pass (as main)
-            from glasscloud.server.connection import WsConnection
+            WsConnection.send_text = at_once(WsConnection.send_text)  # type: ignore[method-assign]
+            WsConnection.send_binary = at_once(WsConnection.send_binary)  # type: ignore[method-assign]
+        elif name == "batch":  # no flush at the end of a read: every frame at the end of the pass
+            from glasscloud.server import inbound
 
-            def schedule(self: WsConnection) -> None:
-                if not (self._scheduled or self._behind or self._done):
-                    self._scheduled = True
-                    self._loop.call_soon(self._flush_cb)
-
-            WsConnection._schedule = schedule  # type: ignore[method-assign]
+            inbound._parsed_frames = lambda ws: (0,)  # type: ignore[assignment]  # never empty
         elif name == "no-limits":  # no token buckets or size check on inbound frames
             from glasscloud.server.inbound import InboundGuard
 
