@@ -174,16 +174,22 @@ async def mode_mix(args: argparse.Namespace, srv: ProcStats) -> dict[str, Any]:
             sent["button"] += len(button_buckets[k % n_button])
 
     window = [0.0, 0.0]  # wall-clock bounds of the measured window, to match server logs
+    extra: dict[str, float] = {}
 
     async def recorder() -> tuple[float, float, float, int, int]:
         await asyncio.sleep(start - loop.time() + args.warm)
         c0, w0, s0, r0 = srv.cpu(), time.monotonic(), own_cpu(), srv.rss()
+        io0, th0 = srv.syscalls(), srv.thread_cpu()
         window[0] = time.time()
         tally.recording = True
         await asyncio.sleep(args.secs)
         tally.recording = False
         c1, w1, s1, r1 = srv.cpu(), time.monotonic(), own_cpu(), srv.rss()
+        io1, th1 = srv.syscalls(), srv.thread_cpu()
         window[1] = time.time()
+        extra["writes"] = io1[1] - io0[1]
+        extra["loop_thread_cpu_s"] = th1[0] - th0[0]
+        extra["other_threads_cpu_s"] = th1[1] - th0[1]
         return c1 - c0, w1 - w0, s1 - s0, r0, r1
 
     task = asyncio.ensure_future(ticker())
@@ -221,6 +227,9 @@ async def mode_mix(args: argparse.Namespace, srv: ProcStats) -> dict[str, Any]:
         "rss_growth_mb": (rss1 - rss0) / 2**20,
         "generator_late_s": late,
         "window_unix_s": window,
+        "server_writes_per_delivery": extra["writes"] / deliveries if deliveries else None,
+        "server_loop_thread_cpu_pct": extra["loop_thread_cpu_s"] / wall * 100,
+        "server_other_threads_cpu_pct": extra["other_threads_cpu_s"] / wall * 100,
     }
     events = tally.lat.get("transcription", []) + tally.lat.get("button", [])
     for kind in ("audio", "transcription", "button", "display", "slow_audio"):
@@ -276,9 +285,9 @@ async def mode_saturate(args: argparse.Namespace, srv: ProcStats) -> dict[str, A
     await asyncio.sleep(args.warm)
     kind = "audio" if args.kind == "audio" else "button"
     n0 = tally.received.get(kind, 0)
-    c0, w0, s0 = srv.cpu(), time.monotonic(), own_cpu()
+    c0, w0, s0, io0 = srv.cpu(), time.monotonic(), own_cpu(), srv.syscalls()
     await asyncio.sleep(args.secs)
-    c1, w1, s1 = srv.cpu(), time.monotonic(), own_cpu()
+    c1, w1, s1, io1 = srv.cpu(), time.monotonic(), own_cpu(), srv.syscalls()
     n1 = tally.received.get(kind, 0)
     stopped = True
     await asyncio.sleep(1.0)
@@ -294,6 +303,8 @@ async def mode_saturate(args: argparse.Namespace, srv: ProcStats) -> dict[str, A
         "server_cpu_pct": (c1 - c0) / wall * 100,
         "client_cpu_pct": (s1 - s0) / wall * 100,
         "server_cpu_us_per_delivery": (c1 - c0) / deliveries * 1e6 if deliveries else None,
+        "server_writes_per_delivery": (io1[1] - io0[1]) / deliveries if deliveries else None,
+        "server_reads_per_delivery": (io1[0] - io0[0]) / deliveries if deliveries else None,
     }
     await fleet.stop()
     return result

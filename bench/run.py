@@ -15,7 +15,9 @@ bench/results/<suite>.json; `sweep` also draws docs/performance-sweep.png.
 `--with-main` adds glasscloud as it is on the git ref `--main-ref` (default `main`; use the
 branch point for a clean before/after), exported with `git archive` into a temp dir, as the
 target `main` to saturate, mix and light: an A/B of the working tree in the same run, cases
-interleaved. `--variants 'a;b'` adds glasscloud with bench.serve's measurement variants
+interleaved. Several refs, comma-separated (`--main-ref main,ed5dfd2`), become the targets
+`main`, `main2`, ... (the JSON's `main_refs` says which is which).
+`--variants 'a;b'` adds glasscloud with bench.serve's measurement variants
 (results then go to `<suite>-hunt.json`).
 """
 
@@ -75,7 +77,7 @@ class Target:
         self.dir = tempfile.mkdtemp(prefix="gcbench-")
         self.database = f"sqlite:///{self.dir}/bench.db"
         self.metrics = f"{self.dir}/metrics.json"
-        if kind in ("glasscloud", "main"):
+        if kind == "glasscloud" or kind.startswith("main"):
             cmd = [
                 PY,
                 "-m",
@@ -123,7 +125,7 @@ class Target:
             "bench.loadgen",
             mode,
             "--target",
-            "glasscloud" if self.kind == "main" else self.kind,
+            "glasscloud" if self.kind.startswith("main") else self.kind,
             "--port",
             str(self.port),
             "--pid",
@@ -184,6 +186,7 @@ def _brief(res: dict[str, Any]) -> str:
     keys = (
         "deliveries_per_s",
         "server_cpu_us_per_delivery",
+        "server_writes_per_delivery",
         "server_cpu_pct",
         "kb_per_session",
         "error",
@@ -209,6 +212,7 @@ def run_cases(
         "rounds": rounds,
         "started": time.time(),
         "machine": {"cpus": os.cpu_count()},
+        "main_refs": _refs,
         "runs": [],
     }
     for rnd in range(rounds):
@@ -228,11 +232,12 @@ def run_cases(
 
 
 _variants: list[str] = []  # extra glasscloud targets: "glasscloud+<bench.serve variant>"
+_refs: dict[str, str] = {}  # target kind (main, main2, ...) -> git ref
 
 
 def _targets(*kinds: str) -> tuple[str, ...]:
     extra = [f"glasscloud+{v}" for v in _variants]
-    return (*kinds, *extra, *(("main",) if "main" in _code else ()))
+    return (*kinds, *extra, *(k for k in _code if k.startswith("main")))
 
 
 def suite_saturate(rounds: int) -> dict[str, Any]:
@@ -333,8 +338,10 @@ def main() -> None:
     )
     _variants.extend(v for v in args.variants.split(";") if v)
     if args.with_main:
-        _code["main"] = export_ref(args.main_ref)
-        print(f"target main = {args.main_ref} in {_code['main']}", flush=True)
+        for n, ref in enumerate(args.main_ref.split(",")):
+            kind = "main" if n == 0 else f"main{n + 1}"
+            _code[kind], _refs[kind] = export_ref(ref), ref
+            print(f"target {kind} = {ref} in {_code[kind]}", flush=True)
     if args.suite == "report":
         chosen = []
     levels = tuple(int(x) for x in args.sweep_levels.split(","))

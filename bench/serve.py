@@ -2,7 +2,11 @@
 uvloop, pinned to a core, logging at WARNING (per-session INFO lines would dominate the
 10,000-session setup). SIGUSR1 writes the server's counters (drops, deliveries) as JSON to
 `--metrics-out`, and its event-loop stalls and GC pauses to `<metrics-out>.stalls.json`
-(bench/stalls.py); SIGTERM stops it gracefully.
+(bench/stalls.py); SIGTERM stops it gracefully. For the stall hunt it also keeps, in
+`<metrics-out>.writers.jsonl`, the writer state of every socket that is behind (or silent
+for over 5 s) after each loop stall over 300 ms and on SIGUSR1, and of every socket that
+liveness drops, at the moment it drops it; and in `<metrics-out>.stacks.txt` the Python
+stacks of all threads during any stall over 0.5 s (bench/stalls.py).
 
     .venv/bin/python -m bench.serve --port 8300 --database sqlite:////tmp/b.db --secret S
 """
@@ -14,6 +18,8 @@ import asyncio
 import dataclasses
 import json
 import signal
+import time
+from typing import Any
 
 import uvloop
 
@@ -33,34 +39,81 @@ UNLIMITED = {
 }
 
 
+def writer_state(conn: Any, now: float) -> dict[str, object]:
+    """What one socket's write side is doing (bench introspection of private state)."""
+    transport = conn._transport
+    stats = conn.stats
+    return {
+        "side": stats.side,
+        "user": stats.user_id,
+        "package": stats.package_name,
+        "silent_s": round(now - stats.last_rx, 3),
+        "behind": conn._behind,
+        "queued": conn._out.queued,
+        "ping_waiting": conn._out._ping is not None,
+        "transport_buffer": transport.get_write_buffer_size(),
+        "transport_closing": transport.is_closing(),
+        "writer_done": conn._writer.done(),
+        "pings": stats.pings,
+        "pongs": stats.pongs,
+        "messages_in": stats.messages_in,
+        "messages_out": stats.messages_out,
+        "queued_max": stats.queued_max,
+        "dropped": stats.dropped,
+        "rtts_ms": list(stats.rtts_ms),
+    }
+
+
+def watch_writers(server: Any, path: str) -> Any:
+    """Record writer states in `path` (JSON lines): returns `dump(why)`, and wraps
+    `WsConnection.kill` so every liveness drop records the socket as it was."""
+    from glasscloud.server.connection import WsConnection
+
+    out = open(path, "a")  # noqa: SIM115
+    loop = asyncio.get_running_loop()
+
+    def write(why: str, states: list[dict[str, object]]) -> None:
+        out.write(json.dumps({"t": time.time(), "why": why, "sockets": states}) + "\n")
+        out.flush()
+
+    def dump(why: str) -> None:
+        now = loop.time()
+        states = [writer_state(c, now) for c in list(server.connections)]
+        notable = [s for s in states if s["behind"] or s["silent_s"] > 5]  # type: ignore[operator]
+        behind = sum(1 for s in states if s["behind"])
+        write(f"{why}: {len(states)} sockets, {behind} behind", notable[:200])
+
+    original = WsConnection.kill
+
+    def kill(self: WsConnection, reason: str) -> None:
+        write(f"kill: {reason}", [writer_state(self, loop.time())])
+        original(self, reason)
+
+    WsConnection.kill = kill  # type: ignore[method-assign]
+    return dump
+
+
 def apply_variants(names: list[str]) -> dict[str, object]:
     """Measurement aids for the latency hunt (docs/performance.md): each variant removes or
     changes one suspect, so an A/B in one run can price it. Returns config overrides."""
     overrides: dict[str, object] = {}
     for name in names:
-        if name == "write-now":  # no batching per loop pass: write each frame at once
+        if name == "write-now":  # no batching at all: write each frame at once
             from glasscloud.server.connection import WsConnection
 
-            WsConnection._schedule = WsConnection._write  # type: ignore[method-assign]
-        elif name == "first-now":  # the first frame of every pass at once, bursts or not
-            from glasscloud.server.connection import WsConnection
+            def at_once(send: Any) -> Any:
+                def send_now(self: WsConnection, data: Any) -> None:
+                    send(self, data)
+                    self._flush()
 
-            def first_now(self: WsConnection) -> None:
-                if not (self._scheduled or self._behind or self._done):
-                    self._scheduled = True
-                    self._loop.call_soon(self._flush_cb)
-                    self._write()
+                return send_now
 
-            WsConnection._schedule = first_now  # type: ignore[method-assign]
-        elif name == "batch":  # every frame waits for the end of the loop pass (as main)
-            from glasscloud.server.connection import WsConnection
+            WsConnection.send_text = at_once(WsConnection.send_text)  # type: ignore[method-assign]
+            WsConnection.send_binary = at_once(WsConnection.send_binary)  # type: ignore[method-assign]
+        elif name == "batch":  # no flush at the end of a read: every frame at the end of the pass
+            from glasscloud.server import inbound
 
-            def schedule(self: WsConnection) -> None:
-                if not (self._scheduled or self._behind or self._done):
-                    self._scheduled = True
-                    self._loop.call_soon(self._flush_cb)
-
-            WsConnection._schedule = schedule  # type: ignore[method-assign]
+            inbound._parsed_frames = lambda ws: (0,)  # type: ignore[assignment]  # never empty
         elif name == "no-limits":  # no token buckets or size check on inbound frames
             from glasscloud.server.inbound import InboundGuard
 
@@ -69,6 +122,8 @@ def apply_variants(names: list[str]) -> dict[str, object]:
             overrides["ping_interval"] = 0.0
         elif name == "no-stalls":  # no stall monitor (its 2 ms timer)
             overrides["no_stalls"] = True
+        elif name == "rearm-watchdog":  # the first watchdog: faulthandler re-armed each 50 ms
+            overrides["rearm_watchdog"] = True
         else:
             raise SystemExit(f"unknown variant {name}")
     return overrides
@@ -93,11 +148,28 @@ async def _main(args: argparse.Namespace) -> None:
     freeze_startup_objects()  # as `glasscloud serve` does
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
-    stalls = StallMonitor()
+    dump_writers = watch_writers(server, args.metrics_out + ".writers.jsonl")
+    stalls = StallMonitor(
+        args.metrics_out + ".stacks.txt", lambda ms: dump_writers(f"after a {ms:.0f} ms stall")
+    )
     if not overrides.get("no_stalls"):
         stalls.start()
+    if overrides.get("rearm_watchdog"):
+
+        async def rearm() -> None:
+            import faulthandler
+
+            with open(args.metrics_out + ".rearm.txt", "w") as out:
+                while True:
+                    faulthandler.dump_traceback_later(0.5, repeat=True, file=out)
+                    await asyncio.sleep(0.05)
+
+        background = [loop.create_task(rearm())]
+    else:
+        background = []
 
     def dump() -> None:
+        dump_writers("SIGUSR1")
         stalls.dump(args.metrics_out + ".stalls.json")
         items = [{"name": n, "labels": lb, "value": v} for n, lb, v in server.metrics.items()]
         with open(args.metrics_out, "w") as out:
@@ -108,6 +180,8 @@ async def _main(args: argparse.Namespace) -> None:
     loop.add_signal_handler(signal.SIGUSR1, dump)
     print("READY", flush=True)
     await stopping.wait()
+    for task in background:
+        task.cancel()
     await stop_server(server)
 
 

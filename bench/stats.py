@@ -33,6 +33,30 @@ class ProcStats:
                 pass
         return total
 
+    def syscalls(self) -> tuple[int, int]:
+        """(read, write) syscalls of the server process so far (/proc/PID/io syscr/syscw:
+        a transport write is one write/writev), (0, 0) where not readable."""
+        try:
+            io = self.proc.io_counters()
+        except (psutil.Error, AttributeError):
+            return 0, 0
+        return io.read_count, io.write_count
+
+    def thread_cpu(self) -> tuple[float, float]:
+        """(event-loop thread, all other threads) CPU seconds of the server process: the
+        store's worker thread competes with the loop for the GIL and the core."""
+        main = other = 0.0
+        try:
+            for thread in self.proc.threads():
+                cpu = thread.user_time + thread.system_time
+                if thread.id == self.proc.pid:
+                    main += cpu
+                else:
+                    other += cpu
+        except psutil.Error:
+            pass
+        return main, other
+
     def rss(self) -> int:
         total = 0
         for proc in self._procs():

@@ -1,6 +1,6 @@
 """The liveness monitor spreads its pings: a round deals the open sockets into SLICES
 groups, pinging them group by group pings every live socket exactly once and drops the
-silent ones; no group is much larger than its share."""
+silent ones (pinged and never answering); no group is much larger than its share."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ class FakeConn:
         self.pings: list[float] = []
         self.killed: str | None = None
 
-    def ping(self, now: float) -> None:
+    def ping(self, now: float) -> None:  # written at once, as WsConnection.ping does
         self.pings.append(now)
+        self.stats.ping_times.append(now)
 
     def kill(self, reason: str) -> None:
         self.killed = reason
@@ -28,6 +29,8 @@ class FakeConn:
 def test_one_round_pings_each_socket_once_and_drops_the_silent():
     live = [FakeConn(last_rx=100.0) for _ in range(237)]
     silent = [FakeConn(last_rx=0.0) for _ in range(3)]
+    for conn in silent:  # pinged in the three rounds before, never answered
+        conn.stats.ping_times.extend([75.0, 85.0, 95.0])
     metrics = Metrics()
     monitor = LivenessMonitor(lambda: live + silent, 10.0, 3, metrics)
     groups = monitor.slices()

@@ -5,14 +5,21 @@ Every frame the server sends to a socket (messages, pings, pongs) goes through t
 drop-oldest policy and the close-after-everything rule; this module only moves its bytes to
 the transport, in one of two ways:
 
-- **The peer keeps up** (the transport holds nothing the kernel has not taken): the first
-  frame of a loop pass is written at once, and the frames that follow it in the same pass
-  together at the end of the pass (one `call_soon` per pass, one `writelines`); a socket in
-  a burst (its previous pass began under `BURST_GAP` ago: saturation) has its whole pass
-  written at its end, one syscall for all. No task wake-up, no coroutine.
+- **The peer keeps up** (the transport holds nothing the kernel has not taken): the frames
+  a socket is sent while the server handles one read of another socket (a glasses frame
+  relayed to its Apps, an App's display to the glasses) are written together as soon as
+  that read's frames are all handled (`end_of_read()`, called by the reader when the next
+  read would wait), in one `writelines`. At light load that is at once; at saturation a
+  read brings many frames and each App gets them in one syscall. What is sent outside any
+  read (timers, tasks) is written at the end of the loop pass (one `call_soon` per pass for
+  all sockets). No task wake-up, no coroutine.
 - **The peer is behind**: the socket's writer task writes the buffer in chunks and waits for
   the transport to drain between them, while the buffer (bounded) takes what is sent
   meanwhile.
+
+Control frames (pings, pongs) are written at once in both cases, ahead of the waiting
+messages and never inside one (every write is whole frames): a busy peer's pongs and our
+pings never wait for the peer to drain what it is behind on.
 
 The one frame aiohttp writes is the close frame: when the buffer says the close is due
 (everything accepted before `close()` has been written), the writer task calls
@@ -42,11 +49,48 @@ log = logging.getLogger("glasscloud.connection")
 # and the rest waits in the buffer, where the drop-oldest rule applies.
 WRITE_CHUNK = 64 * 1024
 
-# A socket whose passes come closer together than this (over ~100 passes with frames per
-# second: saturation) is in a burst and is written once per loop pass; one whose frames are
-# further apart (captions, audio at 10 frames/s: 67-100 ms) gets each pass's first frame at
-# once. At 1 ms, saturation (a pass every ~2 ms per socket) was not caught and cost ~15 %.
-BURST_GAP = 0.010  # s
+# Pings whose write times are kept (liveness judges a socket by the pings that went out).
+PING_HISTORY = 8
+
+
+class WriteBatch:
+    """The sockets of one event loop with frames waiting to be written: flushed at the end
+    of each read that produced them (`flush`), or at the end of the loop pass for frames
+    sent outside any read (one `call_soon` per pass, booked by the first of them)."""
+
+    __slots__ = ("_booked", "_end_of_pass", "_loop", "conns")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.conns: list[WsConnection] = []
+        self._loop = loop
+        self._booked = False
+        self._end_of_pass = self._pass_ended
+
+    def add(self, conn: WsConnection) -> None:
+        self.conns.append(conn)
+        if not self._booked:
+            self._booked = True
+            self._loop.call_soon(self._end_of_pass)
+
+    def flush(self) -> None:
+        conns = self.conns
+        if conns:
+            self.conns = []
+            for conn in conns:
+                conn._flush()
+
+    def _pass_ended(self) -> None:
+        self._booked = False
+        self.flush()
+
+
+_batch: list[WriteBatch] = []  # the last loop's batch (one loop per process in the server)
+
+
+def write_batch(loop: asyncio.AbstractEventLoop) -> WriteBatch:
+    if not _batch or _batch[0]._loop is not loop:
+        _batch[:] = [WriteBatch(loop)]
+    return _batch[0]
 
 
 class ConnectionStats:
@@ -63,6 +107,7 @@ class ConnectionStats:
         self.pings = 0
         self.pongs = 0
         self.rtts_ms: deque[float] = deque(maxlen=5)
+        self.ping_times: deque[float] = deque(maxlen=PING_HISTORY)  # written, loop time
         self.last_rx = 0.0
         self.queued_max = 0
         self.dropped = 0
@@ -123,9 +168,11 @@ class WsConnection:
         self._metrics = metrics
         self._side = side
         self._out = OutboundBuffer(max_queue)
-        self._flush_cb = self._flush
-        self._scheduled = False  # a `_flush` is due at the end of this loop pass
-        self._last_pass = -BURST_GAP  # loop time of the previous pass's first frame
+        self._batch = write_batch(self._loop)
+        # Called by a socket's reader once it has handled all it read: writes what that
+        # produced, for every socket (`read_frames` in inbound.py).
+        self.end_of_read = self._batch.flush
+        self._scheduled = False  # in the batch: a `_flush` is due
         self._behind = False  # the writer task owns the writes until the buffer is empty
         self._wake = asyncio.Event()
         self._done = False
@@ -144,15 +191,17 @@ class WsConnection:
         result = self._out.send_text(text)
         if result is not _QUEUED:
             self._not_queued(result)
-        if not self._scheduled:
-            self._schedule()
+        if not (self._scheduled or self._behind or self._done):
+            self._scheduled = True
+            self._batch.add(self)
 
     def send_binary(self, data: bytes) -> None:
         result = self._out.send_binary(data)
         if result is not _QUEUED:
             self._not_queued(result)
-        if not self._scheduled:
-            self._schedule()
+        if not (self._scheduled or self._behind or self._done):
+            self._scheduled = True
+            self._batch.add(self)
 
     def _not_queued(self, result: Push) -> None:
         if result is Push.DROPPED_OLDEST:
@@ -162,54 +211,54 @@ class WsConnection:
             self._metrics.inc("send_dropped", side=self._side, reason="closed")
 
     def ping(self, now: float) -> None:
-        """A protocol ping carrying the send time, so the pong gives the round trip."""
+        """A protocol ping carrying the send time, so the pong gives the round trip; written
+        at once. `stats.ping_times` records it only once it is written."""
         if self._done or self._ws.closed:
             return
-        if self._out.ping(repr(now).encode()):
+        if self._out.ping(repr(now).encode()) and self._write_control():
             self.stats.pings += 1
-            self._schedule()
+            self.stats.ping_times.append(now)
 
     def pong(self, payload: bytes) -> None:
-        """Answer a peer's ping (ahead of the messages still waiting)."""
+        """Answer a peer's ping at once (ahead of the messages still waiting)."""
         if self._out.pong(payload):
-            self._schedule()
+            self._write_control()
+
+    def _write_control(self) -> bool:
+        """Write the waiting control frames now, whether or not the peer is behind: the
+        transport holds whole frames only, so they go between two messages (rule 1 of
+        `outbound.py`). False if the socket is going (they are then discarded with it)."""
+        transport = self._transport
+        if self._done or transport.is_closing():
+            return False
+        transport.writelines(self._out.control_to_send())
+        return True
 
     def _schedule(self) -> None:
-        """The first frame of a loop pass. Unless the socket is in a burst, it is written at
-        once: waiting for the end of the pass would hold it while the pass runs everyone
-        else's callbacks and the next poll (most of the light-load latency, see
-        docs/performance.md). The end of the pass is booked for the frames that follow. A
-        socket whose previous pass began less than `BURST_GAP` ago is in a burst
-        (saturation): its whole pass is written at the end, one syscall for all."""
         if self._scheduled or self._behind or self._done:
             return
         self._scheduled = True
-        self._loop.call_soon(self._flush_cb)
-        now = self._loop.time()
-        if now - self._last_pass >= BURST_GAP:
-            self._write()
-        self._last_pass = now
+        self._batch.add(self)
 
     def _flush(self) -> None:
-        """End of the loop pass: the frames sent since the first one, in one `writelines`."""
+        """The end of a read or of the loop pass: write what waits in one `writelines` if
+        the kernel has taken everything so far; else (or to close) the writer task takes
+        over."""
         self._scheduled = False
-        if self._out.has_data() or self._out.closing:
-            self._write()
-
-    def _write(self) -> None:
-        """Write what waits in one `writelines` if the kernel has taken everything so far;
-        else (or to close) the writer task takes over."""
         if self._behind or self._done:
             return
         transport = self._transport
-        out = self._out
-        if transport.is_closing() or transport.get_write_buffer_size():
+        if transport.get_write_buffer_size() or transport.is_closing():
             self._fall_behind()
             return
-        if out.has_data():
-            transport.writelines(out.data_to_send(WRITE_CHUNK))
-            self._count_out()
-        if out.has_data() or out.closing:
+        out = self._out
+        data = out.data_to_send(WRITE_CHUNK)
+        if data:
+            transport.writelines(data)
+            stats = self.stats
+            stats.messages_out = out.messages_out
+            stats.bytes_out = out.bytes_out
+        if not out.settled():
             self._fall_behind()
 
     def _fall_behind(self) -> None:

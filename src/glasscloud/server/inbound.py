@@ -6,8 +6,8 @@ and answered with a coded error (at most once a second); it never closes anyone'
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Sized
 
 from aiohttp import WSMessage, WSMsgType, web
 
@@ -105,12 +105,25 @@ class InboundGuard:
             self._send_error(error)
 
 
+def _parsed_frames(ws: web.WebSocketResponse) -> Sized | None:
+    """The queue in which aiohttp's reader keeps the frames it parsed and we have not read
+    yet (aiohttp 3.14: `WebSocketResponse._reader._buffer`, public in its Cython build too);
+    None if this aiohttp keeps it elsewhere."""
+    queue = getattr(getattr(ws, "_reader", None), "_buffer", None)
+    return queue if isinstance(queue, deque) else None
+
+
 async def read_frames(
     ws: web.WebSocketResponse, conn: WsConnection, guard: InboundGuard
 ) -> AsyncIterator[WSMessage]:
-    """Yield the TEXT and BINARY frames that pass the limits; answer pings, record pongs."""
+    """Yield the TEXT and BINARY frames that pass the limits; answer pings, record pongs.
+    Once every frame already read from the socket has been handled (the next read would
+    wait), the frames their handling sent to any socket are written (`end_of_read`): all of
+    a read's frames for one App in one syscall, and a lone frame at once."""
     loop = asyncio.get_running_loop()
     stats = conn.stats
+    parsed = _parsed_frames(ws)
+    end_of_read = conn.end_of_read
     async for msg in ws:
         kind = msg.type
         now = loop.time()
@@ -127,6 +140,8 @@ async def read_frames(
         elif kind is WSMsgType.ERROR:
             stats.disconnect_reason = stats.disconnect_reason or f"error: {ws.exception()}"
             break
+        if not parsed:  # nothing more read and waiting (or unknown: write at once)
+            end_of_read()
     if stats.disconnect_reason is None:
         stats.disconnect_reason = f"closed by peer: {ws.close_code}"
 

@@ -23,6 +23,7 @@ messages and payload bytes handed out, i.e. written to the transport.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from enum import Enum
 
 from glasscloud.server.frames import OP_BINARY, OP_PING, OP_PONG, OP_TEXT, frame_header
@@ -36,10 +37,20 @@ class Push(Enum):
     REFUSED = "refused"  # closing or aborted: not queued
 
 
+_QUEUED, _REFUSED = Push.QUEUED, Push.REFUSED
+# Headers by payload length, made once: audio frames have one size; text headers are kept
+# as they are met, for lengths under `_CACHED_TEXT` (bounded: at most that many entries).
+_BINARY_HEADERS = {size: frame_header(OP_BINARY, size) for size in (640, 1280, 3200, 6400)}
+_CACHED_TEXT = 4096
+_TEXT_HEADERS: dict[int, bytes] = {}
+
+
 class OutboundBuffer:
     __slots__ = (
         "_close",
-        "_frames",
+        "_max_pieces",
+        "_payload",
+        "_pieces",
         "_ping",
         "_pong",
         "_size",
@@ -57,9 +68,14 @@ class OutboundBuffer:
         if limit < 1:
             raise ValueError("an outbound buffer holds at least one message")
         self.limit = limit
-        # (header, payload) per waiting message, oldest first.
-        self._frames: deque[tuple[bytes, bytes]] = deque()
+        # The waiting messages as wire pieces, oldest first: header, payload, header, ...
+        # Flat, so that handing out everything (the normal case) gives this very deque to
+        # one `writelines`, with nothing built per frame; a deque, so dropping the oldest
+        # costs the same however many wait.
+        self._pieces: deque[bytes] = deque()
+        self._max_pieces = 2 * limit
         self._size = 0  # wire bytes of the waiting messages
+        self._payload = 0  # payload bytes of the waiting messages
         self._ping: bytes | None = None  # whole frames
         self._pong: bytes | None = None
         self._close: tuple[int, str] | None = None
@@ -72,25 +88,48 @@ class OutboundBuffer:
     # -- input ------------------------------------------------------------------------------
 
     def send_text(self, text: str) -> Push:
-        payload = text.encode()
-        return self._push(frame_header(OP_TEXT, len(payload)), payload)
-
-    def send_binary(self, data: bytes) -> Push:
-        return self._push(frame_header(OP_BINARY, len(data)), data)
-
-    def _push(self, header: bytes, payload: bytes) -> Push:
         if self._state:
             self.refused += 1
-            return Push.REFUSED
-        frames = self._frames
-        frames.append((header, payload))
-        self._size += len(header) + len(payload)
-        if len(frames) > self.limit:
-            old_header, old_payload = frames.popleft()
-            self._size -= len(old_header) + len(old_payload)
-            self.dropped += 1
-            return Push.DROPPED_OLDEST
-        return Push.QUEUED
+            return _REFUSED
+        payload = text.encode()
+        size = len(payload)
+        header = _TEXT_HEADERS.get(size)
+        if header is None:
+            header = frame_header(OP_TEXT, size)
+            if size < _CACHED_TEXT:
+                _TEXT_HEADERS[size] = header
+        pieces = self._pieces
+        pieces.append(header)
+        pieces.append(payload)
+        self._size += len(header) + size
+        self._payload += size
+        if len(pieces) > self._max_pieces:
+            return self._drop_oldest()
+        return _QUEUED
+
+    def send_binary(self, data: bytes) -> Push:
+        if self._state:
+            self.refused += 1
+            return _REFUSED
+        size = len(data)
+        header = _BINARY_HEADERS.get(size) or frame_header(OP_BINARY, size)
+        pieces = self._pieces
+        pieces.append(header)
+        pieces.append(data)
+        self._size += len(header) + size
+        self._payload += size
+        if len(pieces) > self._max_pieces:
+            return self._drop_oldest()
+        return _QUEUED
+
+    def _drop_oldest(self) -> Push:
+        pieces = self._pieces
+        header = pieces.popleft()
+        payload = pieces.popleft()
+        self._size -= len(header) + len(payload)
+        self._payload -= len(payload)
+        self.dropped += 1
+        return Push.DROPPED_OLDEST
 
     def ping(self, payload: bytes) -> bool:
         """Queue a ping (False once closing). A waiting ping is replaced."""
@@ -116,9 +155,9 @@ class OutboundBuffer:
 
     def abort(self) -> int:
         """Discard everything (the peer is gone); returns how many messages were waiting."""
-        waiting = len(self._frames)
-        self._frames.clear()
-        self._size = 0
+        waiting = len(self._pieces) >> 1
+        self._pieces = deque()
+        self._size = self._payload = 0
         self._ping = self._pong = None
         self._close = None
         self._state = self._DONE
@@ -129,21 +168,24 @@ class OutboundBuffer:
     @property
     def queued(self) -> int:
         """Messages waiting (control frames not included)."""
-        return len(self._frames)
+        return len(self._pieces) >> 1
 
     @property
     def closing(self) -> bool:
         """`close()` or `abort()` was called: nothing more is accepted."""
         return self._state != self._OPEN
 
+    def settled(self) -> bool:
+        """Open, with nothing waiting: `data_to_send()` has nothing and no close is due."""
+        return not (self._state or self._pieces or self._ping or self._pong)
+
     def has_data(self) -> bool:
         """Whether `data_to_send()` would return something."""
-        return bool(self._frames) or self._ping is not None or self._pong is not None
+        return bool(self._pieces) or self._ping is not None or self._pong is not None
 
-    def data_to_send(self, max_bytes: int | None = None) -> list[bytes]:
-        """The next bytes for the wire, in order: waiting control frames, then messages,
-        oldest first, as many as fit in `max_bytes` (always at least one message, so a frame
-        larger than the budget still goes). The pieces are for one `writelines`."""
+    def control_to_send(self) -> list[bytes]:
+        """Only the waiting control frames (pong first), for a write that may not wait for
+        the messages: they go ahead of every waiting message anyway (rule 1)."""
         out: list[bytes] = []
         if self._pong is not None:
             out.append(self._pong)
@@ -151,37 +193,49 @@ class OutboundBuffer:
         if self._ping is not None:
             out.append(self._ping)
             self._ping = None
-        frames = self._frames
-        if not frames:
-            return out
-        count = 0
-        size = 0
-        if max_bytes is None or self._size <= max_bytes:
-            for header, payload in frames:
-                out.append(header)
-                out.append(payload)
-                size += len(payload)
-            count = len(frames)
-            frames.clear()
-            self._size = 0
-        else:
-            budget = max_bytes
-            popleft = frames.popleft
-            while frames:
-                header, payload = frames[0]
-                cost = len(header) + len(payload)
-                if count and cost > budget:
-                    break
-                popleft()
-                out.append(header)
-                out.append(payload)
-                size += len(payload)
-                count += 1
-                budget -= cost
-                self._size -= cost
-        self.messages_out += count
-        self.bytes_out += size
         return out
+
+    def data_to_send(self, max_bytes: int | None = None) -> Iterable[bytes]:
+        """The next bytes for the wire, in order: waiting control frames, then messages,
+        oldest first, as many as fit in `max_bytes` (always at least one message, so a frame
+        larger than the budget still goes). The pieces are for one `writelines`."""
+        pieces = self._pieces
+        if self._ping is not None or self._pong is not None:
+            out = self.control_to_send()
+            if not pieces:
+                return out
+        elif not pieces:
+            return ()
+        else:
+            out = None
+        if max_bytes is None or self._size <= max_bytes:  # everything: the deque itself
+            self._pieces = deque()
+            self.messages_out += len(pieces) >> 1
+            self.bytes_out += self._payload
+            self._size = self._payload = 0
+            if out is None:
+                return pieces
+            out += pieces
+            return out
+        taken: list[bytes] = [] if out is None else out
+        budget, size, payload, count = max_bytes, 0, 0, 0
+        popleft = pieces.popleft
+        while pieces:
+            cost = len(pieces[0]) + len(pieces[1])
+            if count and cost > budget:
+                break
+            budget -= cost
+            size += cost
+            taken.append(popleft())
+            body = popleft()
+            taken.append(body)
+            payload += len(body)
+            count += 1
+        self._size -= size
+        self._payload -= payload
+        self.messages_out += count
+        self.bytes_out += payload
+        return taken
 
     def close_due(self) -> tuple[int, str] | None:
         """`(code, reason)` once close was asked and everything before it handed out; then
