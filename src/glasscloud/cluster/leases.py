@@ -21,7 +21,7 @@ from glasscloud.cluster import keys
 
 # KEYS: owner, epoch, last owner. ARGV: node, lease ms, floor.
 # -> {2, epoch, node}: already ours (renewed); {1, epoch, previous owner or ""}: claimed now;
-#    {0, epoch, owner}: held by another node.
+#    {0, epoch, owner, ms left}: held by another node.
 _CLAIM = """
 local current = redis.call('GET', KEYS[1])
 if current then
@@ -30,7 +30,7 @@ if current then
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
     return {2, tonumber(epoch), node}
   end
-  return {0, tonumber(epoch or 0), node or ''}
+  return {0, tonumber(epoch or 0), node or '', redis.call('PTTL', KEYS[1])}
 end
 local epoch = redis.call('INCR', KEYS[2])
 local floor = tonumber(ARGV[3])
@@ -83,6 +83,7 @@ class Claim:
     epoch: int
     node: str
     fresh: bool = False  # claimed just now (not renewed)
+    seconds_left: float = 0.0  # held by another node: until its lease runs out
 
 
 class Leases:
@@ -98,12 +99,12 @@ class Leases:
         self._release = redis.register_script(_RELEASE)
 
     async def claim(self, user_id: str, floor: int = 0) -> Claim:
-        status, epoch, node = await self._claim(
+        status, epoch, node, *left = await self._claim(
             keys=[keys.owner(user_id), keys.epoch(user_id), keys.last_owner(user_id)],
             args=[self.node_id, self.lease_ms, floor],
         )
         if int(status) == 0:
-            return Claim(False, int(epoch), str(node))
+            return Claim(False, int(epoch), str(node), seconds_left=max(0, int(left[0])) / 1000)
         if int(status) == 2:
             return Claim(True, int(epoch), "")
         return Claim(True, int(epoch), str(node), fresh=True)

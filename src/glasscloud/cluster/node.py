@@ -56,7 +56,7 @@ log = logging.getLogger("glasscloud.cluster")
 ACK_WAIT = 0.5  # seconds for the owner to say it lets the user go (else: taken for dead)
 HANDOVER_WAIT = 3.0  # seconds, once it said so, for its lease to be free
 HANDOVER_POLL = 0.05
-LEASE_POLL = 0.25  # while a silent node's lease runs out
+LEASE_RETRY = 0.5  # after Redis failed while waiting for a silent node's lease
 SETTLE_TIMEOUT = 2.0  # writes of a user being let go, before its lease is released
 MOVED_APP_GRACE = 10.0  # App sockets of a user who moved, left for the SDK to drop
 
@@ -85,6 +85,7 @@ class ClusterNode:
         self.owned: dict[str, int] = {}  # user -> fencing epoch
         self._waiting: dict[str, asyncio.Task[None]] = {}  # accepted, lease not yet free
         self._acks: dict[str, asyncio.Event] = {}  # users we asked for: the owner said yes
+        self._wakeups: dict[str, asyncio.Event] = {}  # set when a waited-for owner lets go
         self.started_at = time.time()
         self.draining = False
         self.redis_up = False
@@ -289,17 +290,29 @@ class ClusterNode:
 
     async def _take_when_free(self, user_id: str, session: UserSession) -> None:
         """Glasses were accepted while a silent node held the lease: take the user over as
-        soon as the lease is free (within the lease time)."""
+        soon as the lease is free. Each try sleeps until that lease would run out (or the
+        old node says it lets go), so thousands of waiting users cost a few Redis calls
+        each, not a poll every few milliseconds."""
+        wake = self._wakeups[user_id] = asyncio.Event()
+        hurry_until = 0.0  # the old node said it lets go: its release is a moment away
         try:
             while not session.disposed and not self.draining:
+                wait = LEASE_RETRY
                 try:
                     claim = await self.leases.claim(user_id)
                     if claim.owned:
                         claim, user = await self._take_user(user_id, claim)
                         break
+                    wait = min(max(claim.seconds_left + 0.02, 0.05), self.lease_seconds)
+                    if time.monotonic() < hurry_until:
+                        wait = HANDOVER_POLL
                 except RedisError:
                     self.metrics.inc("cluster_redis_errors")
-                await asyncio.sleep(LEASE_POLL)
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), wait)
+                if wake.is_set():
+                    hurry_until = time.monotonic() + HANDOVER_WAIT
             else:
                 return
             if session.disposed or self.server.registry.get(user_id) is not session:
@@ -312,6 +325,8 @@ class ClusterNode:
         finally:
             if self._waiting.get(user_id) is asyncio.current_task():
                 del self._waiting[user_id]
+            if self._wakeups.get(user_id) is wake:
+                del self._wakeups[user_id]
 
     # ---- letting go --------------------------------------------------------------------------
 
@@ -391,8 +406,9 @@ class ClusterNode:
                     self._tell(message["from"], {"type": "letting_go", "user": user_id})
                 )
         elif kind == "letting_go" and isinstance(user_id, str):
-            if (acked := self._acks.get(user_id)) is not None:
-                acked.set()
+            for waiting in (self._acks.get(user_id), self._wakeups.get(user_id)):
+                if waiting is not None:
+                    waiting.set()
         elif kind == "ask_again" and isinstance(user_id, str) and isinstance(package_name, str):
             session = self.server.registry.get(user_id)
             if session is not None and user_id in self.owned:
