@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import json
 import signal
+from typing import Any
 
 import uvloop
 
@@ -69,9 +70,28 @@ def apply_variants(names: list[str]) -> dict[str, object]:
             overrides["ping_interval"] = 0.0
         elif name == "no-stalls":  # no stall monitor (its 2 ms timer)
             overrides["no_stalls"] = True
+        elif name == "count-store":  # count Store operations (bench/session_open.py)
+            overrides["count_store"] = True
         else:
             raise SystemExit(f"unknown variant {name}")
     return overrides
+
+
+def count_store_operations() -> dict[str, int]:
+    """Count every Store operation by name (one transaction each: `Store._run` is the one
+    funnel to the database). Returns the live counts."""
+    from glasscloud.store.store import Store
+
+    counts: dict[str, int] = {}
+    run = Store._run
+
+    async def counted(self: Store, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        name = fn.__qualname__.split(".<locals>")[0].rpartition(".")[2] or fn.__qualname__
+        counts[name] = counts.get(name, 0) + 1
+        return await run(self, fn, *args, **kwargs)
+
+    Store._run = counted  # type: ignore[method-assign]
+    return counts
 
 
 async def _main(args: argparse.Namespace) -> None:
@@ -89,6 +109,7 @@ async def _main(args: argparse.Namespace) -> None:
         timings=timings,
         **(UNLIMITED if args.no_rate_limit else {}),
     )
+    store_ops = count_store_operations() if overrides.get("count_store") else None
     server = await start_server(config)
     freeze_startup_objects()  # as `glasscloud serve` does
     loop = asyncio.get_running_loop()
@@ -100,6 +121,8 @@ async def _main(args: argparse.Namespace) -> None:
     def dump() -> None:
         stalls.dump(args.metrics_out + ".stalls.json")
         items = [{"name": n, "labels": lb, "value": v} for n, lb, v in server.metrics.items()]
+        for op, count in (store_ops or {}).items():
+            items.append({"name": "store_operations", "labels": {"op": op}, "value": count})
         with open(args.metrics_out, "w") as out:
             json.dump(items, out)
 
