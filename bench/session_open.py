@@ -194,9 +194,9 @@ async def _measure(
 
         spy = None
         if pyspy:  # a profile of the server during the wave (py-spy, raw folded stacks)
-            spy_cmd = ["py-spy", "record", "-p", str(server.proc.pid), "-r", "250", "-f", "raw"]
+            spy_cmd = ["py-spy", "record", "-p", str(server.proc.pid), "-r", "250"]
             spy = subprocess.Popen(
-                [*spy_cmd, "-o", pyspy, "--nonblocking"],
+                [*spy_cmd, "-f", "raw", "--threads", "-o", pyspy, "--nonblocking"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

@@ -45,6 +45,7 @@ from glasscloud.server.admission import (
     QuietParseErrors,
     head_middleware,
 )
+from glasscloud.server.app_records import AppRecordCache
 from glasscloud.server.clock import LoopClock
 from glasscloud.server.config import ServerConfig
 from glasscloud.server.connection import ConnectionStats, WsConnection
@@ -73,6 +74,8 @@ class GlasscloudServer:
         self.store = store
         self.secret = secret
         self.metrics = Metrics()
+        # App records for the hot paths, at most a few seconds old (server/app_records.py)
+        self.app_records = AppRecordCache(store.get_app)
         self.tasks = TaskSet()
         self.effects = HttpEffects(lambda: self.config, store, self.metrics, self.tasks)
         self.tts = tts_api.TtsService(build_synthesizer(), secret)

@@ -211,7 +211,7 @@ async def _load_record(
     server: GlasscloudServer, package_name: str, field: str | None = None
 ) -> AppRecord:
     try:
-        record = await server.store.get_app(package_name)
+        record = await server.app_records.get(package_name)
     except Exception as exc:  # fail closed when the App record cannot be read
         log.exception("could not read App record", extra={"packageName": package_name})
         raise ProtocolError(

@@ -97,6 +97,8 @@ async def update_app(request: web.Request) -> web.Response:
     except StoreError as error:
         field = _BODY_FIELDS.get(error.field or "", error.field)
         return _refuse(request, ProtocolError(ErrorCode.INVALID_FIELD, error.message, field))
+    finally:
+        server.app_records.invalidate(package)
     log.info(
         "App updated",
         extra={"developer": developer, "packageName": package, "fields": sorted(changes)},
@@ -112,6 +114,8 @@ async def delete_app(request: web.Request) -> web.Response:
         await server.store.delete_app(package)
     except AppNotFound:
         return _refuse(request, package_not_found(package))
+    finally:
+        server.app_records.invalidate(package)
     stopped = []
     for session in list(server.registry):
         if package in session.apps and session.stop_app(package, "app_deleted"):

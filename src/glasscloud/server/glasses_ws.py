@@ -181,7 +181,7 @@ def _on_text(server: GlasscloudServer, session: UserSession, conn: WsConnection,
 async def start_app(
     server: GlasscloudServer, session: UserSession, package_name: str, conn: WsConnection
 ) -> None:
-    record = await server.store.get_app(package_name)
+    record = await server.app_records.get(package_name)
     if record is None:
         error = package_not_found(package_name, "packageName")
         server.metrics.inc("glasses_errors", code=error.code.value)

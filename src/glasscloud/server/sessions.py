@@ -24,7 +24,7 @@ async def open_session(
     user = await server.store.get_user(user_id)
     if for_app is not None and for_app not in user.running_apps:
         return None
-    records = [r for p in user.running_apps if (r := await server.store.get_app(p)) is not None]
+    records = [r for p in user.running_apps if (r := await server.app_records.get(p)) is not None]
     session, created = server.registry.get_or_create(user_id, user.settings)
     if created:
         session.restore(records, user.resume_state)
