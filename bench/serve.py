@@ -70,6 +70,8 @@ def apply_variants(names: list[str]) -> dict[str, object]:
             overrides["ping_interval"] = 0.0
         elif name == "no-stalls":  # no stall monitor (its 2 ms timer)
             overrides["no_stalls"] = True
+        elif name == "cprofile":  # cProfile the event loop's thread until SIGTERM
+            overrides["cprofile"] = True
         elif name == "count-store":  # count Store operations (bench/session_open.py)
             overrides["count_store"] = True
         else:
@@ -129,8 +131,17 @@ async def _main(args: argparse.Namespace) -> None:
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     loop.add_signal_handler(signal.SIGUSR1, dump)
+    profiler = None
+    if overrides.get("cprofile"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     print("READY", flush=True)
     await stopping.wait()
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.metrics_out + ".prof")
     await stop_server(server)
 
 

@@ -38,6 +38,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -78,14 +79,16 @@ class _Apps(list):  # type: ignore[type-arg]
 class Server:
     """One `bench.serve` process on core 0, with its own database and secret."""
 
-    def __init__(self, code: Path, database: str, directory: str, port: int) -> None:
+    def __init__(
+        self, code: Path, database: str, directory: str, port: int, profile: bool = False
+    ) -> None:
         self.secret = secrets.token_hex(32)
         self.metrics = f"{directory}/metrics.json"
         # glasscloud from `code` (a git ref for an A/B), bench.serve from this tree
         env = {**os.environ, "PYTHONPATH": f"{code / 'src'}:{ROOT}"}
         cmd = [sys.executable, "-m", "bench.serve", "--port", str(port), "--database", database]
         cmd += ["--secret", self.secret, "--metrics-out", self.metrics, "--cpu", "0"]
-        cmd += ["--variant", "no-stalls,count-store"]
+        cmd += ["--variant", "no-stalls,count-store" + (",cprofile" if profile else "")]
         self.log = open(f"{directory}/server.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self.log, text=True
@@ -155,7 +158,13 @@ async def _open_one(
 
 
 async def _measure(
-    code: Path, mode: str, n: int, concurrency: int, port: int, pyspy: str = ""
+    code: Path,
+    mode: str,
+    n: int,
+    concurrency: int,
+    port: int,
+    pyspy: str = "",
+    cprofile: str = "",
 ) -> dict[str, Any]:
     directory = tempfile.mkdtemp(prefix="gcbench-open-")
     database = f"sqlite:///{directory}/bench.db"
@@ -164,7 +173,7 @@ async def _measure(
     webhooks = WebhookServer(Tally(), sessions, {}, None)
     await webhooks.start()
     webhooks.packages.update(await _prepare(database, webhooks.port, mode, users))
-    server = Server(code, database, directory, port)
+    server = Server(code, database, directory, port, bool(cprofile))
     try:
         tokens = {user: issue_core_token(server.secret, user) for user in users}
         await asyncio.sleep(0.5)
@@ -201,12 +210,16 @@ async def _measure(
                 stderr=subprocess.DEVNULL,
             )
             await asyncio.sleep(1.0)
+        times0 = server.stats.proc.cpu_times()
         cpu0, own0, t0 = server.stats.cpu(), own_cpu(), time.monotonic()
         await asyncio.gather(*(one(u) for u in users))
         if spy is not None:
             spy.send_signal(2)
             spy.wait(10)
+        if cprofile:
+            os.kill(server.proc.pid, signal.SIGTERM)
         cpu1, own1, t1 = server.stats.cpu(), own_cpu(), time.monotonic()
+        times1 = server.stats.proc.cpu_times()
         await asyncio.sleep(SETTLE)
         cpu2, t2 = server.stats.cpu(), time.monotonic()
         ops = server.store_ops()
@@ -226,6 +239,7 @@ async def _measure(
             "server_cpu_ms_per_session": 1000 * cpu_total / max(opened, 1),
             "server_cpu_ms_per_session_wave": 1000 * (cpu1 - cpu0) / max(opened, 1),
             "server_cpu_pct_wave": 100 * (cpu1 - cpu0) / (t1 - t0),
+            "server_system_share_wave": (times1.system - times0.system) / max(cpu1 - cpu0, 1e-9),
             "server_idle_cpu_pct": 100 * idle_rate,
             "loadgen_cpu_pct_wave": 100 * (own1 - own0) / (t1 - t0),
             "store_ops_per_session": sum(session_ops.values()) / max(opened, 1),
@@ -244,6 +258,8 @@ async def _measure(
                 session.glasses.disconnect()
         await asyncio.sleep(0.3)
         server.stop()
+        if cprofile and os.path.exists(server.metrics + ".prof"):
+            shutil.copy(server.metrics + ".prof", cprofile)
         await webhooks.stop()
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -252,7 +268,8 @@ def _line(target: str, r: dict[str, Any]) -> str:
     return (
         f"{target:>10} {r['mode']:>7} N={r['sessions']:>5} C={r['concurrency']:>3}  "
         f"{r['sessions_per_s']:7.1f}/s  cpu {r['server_cpu_ms_per_session']:6.2f} ms/session "
-        f"(wave {r['server_cpu_ms_per_session_wave']:.2f}, {r['server_cpu_pct_wave']:.0f}%)  "
+        f"(wave {r['server_cpu_ms_per_session_wave']:.2f}, {r['server_cpu_pct_wave']:.0f}%, "
+        f"sys {100 * r['server_system_share_wave']:.0f}%)  "
         f"store ops {r['store_ops_per_session']:.2f}  running p50/p99 "
         f"{r['all_running_p50_ms']:.0f}/{r['all_running_p99_ms']:.0f} ms  "
         f"failed {r['failed']}  loadgen {r['loadgen_cpu_pct_wave']:.0f}%"
@@ -278,6 +295,7 @@ async def _run(args: argparse.Namespace) -> None:
                         args.concurrency,
                         port,
                         args.pyspy and f"{args.pyspy}.{target}.{mode}.{n}.txt",
+                        args.cprofile and f"{args.cprofile}.{target}.{mode}.{n}.prof",
                     )
                     result.update(target=target, round=round_no)
                     results.append(result)
@@ -320,6 +338,7 @@ def main() -> None:
     parser.add_argument("--with-main", action="store_true")
     parser.add_argument("--main-ref", default="main")
     parser.add_argument("--pyspy", default="", help="path prefix: profile the server's wave")
+    parser.add_argument("--cprofile", default="", help="path prefix: cProfile the wave")
     parser.add_argument("--out", default=str(RESULTS / "session_open.json"))
     args = parser.parse_args()
     pin(1)
