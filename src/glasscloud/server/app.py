@@ -56,6 +56,7 @@ from glasscloud.server.metrics import ServerMetrics
 from glasscloud.server.photo_upload import PhotoErrorPoster
 from glasscloud.server.request_context import SERVER_KEY
 from glasscloud.server.revocation import KeyRevocations
+from glasscloud.server.session_settings import PrefetchedSettings
 from glasscloud.store.store import Store
 from glasscloud.translation.registry import build_translator
 from glasscloud.tts.registry import build_synthesizer
@@ -76,6 +77,8 @@ class GlasscloudServer:
         self.metrics = Metrics()
         # App records for the hot paths, at most a few seconds old (server/app_records.py)
         self.app_records = AppRecordCache(store.get_app)
+        # App settings read with the user's record, for the first binds (session_settings.py)
+        self.session_settings = PrefetchedSettings()
         self.tasks = TaskSet()
         self.effects = HttpEffects(lambda: self.config, store, self.metrics, self.tasks)
         self.tts = tts_api.TtsService(build_synthesizer(), secret)

@@ -21,11 +21,13 @@ async def open_session(
     session = server.registry.get(user_id)
     if session is not None:
         return session
-    user = await server.store.get_user(user_id)
+    generation = server.session_settings.generation
+    user, app_settings = await server.store.open_user(user_id)
     if for_app is not None and for_app not in user.running_apps:
         return None
     records = [r for p in user.running_apps if (r := await server.app_records.get(p)) is not None]
     session, created = server.registry.get_or_create(user_id, user.settings)
     if created:
+        server.session_settings.remember(session, app_settings, generation)
         session.restore(records, user.resume_state)
     return session
