@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import secrets
@@ -184,6 +185,7 @@ async def _measure(
         gate = asyncio.Semaphore(concurrency)
         times: list[float] = []
         failed = 0
+        reasons: collections.Counter[str] = collections.Counter()
 
         async def one(user: str) -> None:
             nonlocal failed
@@ -198,8 +200,9 @@ async def _measure(
                             mode == "fresh",
                         )
                     )
-                except Exception:
+                except Exception as exc:
                     failed += 1
+                    reasons[f"{type(exc).__name__}: {exc}"[:120]] += 1
 
         spy = None
         if pyspy:  # a profile of the server during the wave (py-spy, raw folded stacks)
@@ -233,6 +236,7 @@ async def _measure(
             "concurrency": concurrency,
             "opened": opened,
             "failed": failed,
+            "failure_reasons": dict(reasons),
             "webhook_errors": webhooks.errors,
             "wall_s": t1 - t0,
             "sessions_per_s": opened / (t1 - t0),
@@ -286,7 +290,7 @@ async def _run(args: argparse.Namespace) -> None:
         for n in [int(x) for x in args.sessions.split(",")]:
             for mode in args.modes.split(","):
                 for target, code in targets.items():
-                    wait_quiet()
+                    wait_quiet(max_wait=10.0)
                     port += 1
                     result = await _measure(
                         code,
@@ -301,6 +305,8 @@ async def _run(args: argparse.Namespace) -> None:
                     results.append(result)
                     print(_line(target, result), flush=True)
                     print("   store ops:", json.dumps(result["store_ops"]), flush=True)
+                    if result["failure_reasons"]:
+                        print("   failures:", json.dumps(result["failure_reasons"]), flush=True)
     summary = []
     keys = {(r["target"], r["mode"], r["sessions"]) for r in results}
     for target, mode, n in sorted(keys):
