@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import json
 import signal
+import time
 from typing import Any
 
 import uvloop
@@ -70,6 +72,12 @@ def apply_variants(names: list[str]) -> dict[str, object]:
             overrides["ping_interval"] = 0.0
         elif name == "no-stalls":  # no stall monitor (its 2 ms timer)
             overrides["no_stalls"] = True
+        elif name == "gc-time":  # time spent in each GC generation (bench/session_open.py)
+            overrides["gc_time"] = True
+        elif name.startswith("gc-threshold="):  # e.g. gc-threshold=10000:10:10
+            overrides["gc_threshold"] = tuple(int(x) for x in name.split("=")[1].split(":"))
+        elif name == "no-gc":  # the collector off: what the collector costs, at most
+            overrides["no_gc"] = True
         elif name == "cprofile":  # cProfile the event loop's thread until SIGTERM
             overrides["cprofile"] = True
         elif name == "count-store":  # count Store operations (bench/session_open.py)
@@ -77,6 +85,23 @@ def apply_variants(names: list[str]) -> dict[str, object]:
         else:
             raise SystemExit(f"unknown variant {name}")
     return overrides
+
+
+def time_gc() -> dict[str, float]:
+    """Seconds spent in each collector generation (and passes), live (gc.callbacks)."""
+    totals: dict[str, float] = {}
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        gen = str(info["generation"])
+        totals[gen] = totals.get(gen, 0.0) + time.perf_counter() - started[0]
+        totals["passes" + gen] = totals.get("passes" + gen, 0) + 1
+
+    gc.callbacks.append(callback)
+    return totals
 
 
 def count_store_operations() -> dict[str, int]:
@@ -112,8 +137,13 @@ async def _main(args: argparse.Namespace) -> None:
         **(UNLIMITED if args.no_rate_limit else {}),
     )
     store_ops = count_store_operations() if overrides.get("count_store") else None
+    gc_time = time_gc() if overrides.get("gc_time") else None
     server = await start_server(config)
     freeze_startup_objects()  # as `glasscloud serve` does
+    if overrides.get("no_gc"):
+        gc.disable()
+    if "gc_threshold" in overrides:
+        gc.set_threshold(*overrides["gc_threshold"])  # type: ignore[misc]
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     stalls = StallMonitor()
@@ -123,6 +153,8 @@ async def _main(args: argparse.Namespace) -> None:
     def dump() -> None:
         stalls.dump(args.metrics_out + ".stalls.json")
         items = [{"name": n, "labels": lb, "value": v} for n, lb, v in server.metrics.items()]
+        for gen, seconds in (gc_time or {}).items():
+            items.append({"name": "gc_seconds", "labels": {"generation": gen}, "value": seconds})
         for op, count in (store_ops or {}).items():
             items.append({"name": "store_operations", "labels": {"op": op}, "value": count})
         with open(args.metrics_out, "w") as out:

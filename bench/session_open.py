@@ -81,7 +81,13 @@ class Server:
     """One `bench.serve` process on core 0, with its own database and secret."""
 
     def __init__(
-        self, code: Path, database: str, directory: str, port: int, profile: bool = False
+        self,
+        code: Path,
+        database: str,
+        directory: str,
+        port: int,
+        profile: bool = False,
+        extra_variants: tuple[str, ...] = (),
     ) -> None:
         self.secret = secrets.token_hex(32)
         self.metrics = f"{directory}/metrics.json"
@@ -89,7 +95,10 @@ class Server:
         env = {**os.environ, "PYTHONPATH": f"{code / 'src'}:{ROOT}"}
         cmd = [sys.executable, "-m", "bench.serve", "--port", str(port), "--database", database]
         cmd += ["--secret", self.secret, "--metrics-out", self.metrics, "--cpu", "0"]
-        cmd += ["--variant", "no-stalls,count-store" + (",cprofile" if profile else "")]
+        variants = ["no-stalls", "count-store", "gc-time", *extra_variants]
+        if profile:
+            variants.append("cprofile")
+        cmd += ["--variant", ",".join(variants)]
         self.log = open(f"{directory}/server.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self.log, text=True
@@ -99,9 +108,14 @@ class Server:
             raise RuntimeError(f"the server did not start; see {directory}/server.log")
         self.stats = ProcStats(self.proc.pid)
 
-    def store_ops(self) -> dict[str, int]:
+    def store_ops(self) -> dict[str, float]:
+        """Store operations by name, and the collector's seconds as `gc<generation>`."""
         items = _dump(self.proc.pid, self.metrics) or []
-        return {i["labels"]["op"]: i["value"] for i in items if i["name"] == "store_operations"}
+        ops = {i["labels"]["op"]: i["value"] for i in items if i["name"] == "store_operations"}
+        for i in items:
+            if i["name"] == "gc_seconds":
+                ops["gc" + i["labels"]["generation"]] = i["value"]
+        return ops
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -166,6 +180,7 @@ async def _measure(
     port: int,
     pyspy: str = "",
     cprofile: str = "",
+    variants: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     directory = tempfile.mkdtemp(prefix="gcbench-open-")
     database = f"sqlite:///{directory}/bench.db"
@@ -174,7 +189,7 @@ async def _measure(
     webhooks = WebhookServer(Tally(), sessions, {}, None)
     await webhooks.start()
     webhooks.packages.update(await _prepare(database, webhooks.port, mode, users))
-    server = Server(code, database, directory, port, bool(cprofile))
+    server = Server(code, database, directory, port, bool(cprofile), variants)
     try:
         tokens = {user: issue_core_token(server.secret, user) for user in users}
         await asyncio.sleep(0.5)
@@ -227,7 +242,10 @@ async def _measure(
         cpu2, t2 = server.stats.cpu(), time.monotonic()
         ops = server.store_ops()
         delta = {op: ops.get(op, 0) - ops_before.get(op, 0) for op in ops}
-        session_ops = {op: c for op, c in delta.items() if op not in BACKGROUND_OPS and c}
+        gc_s = {op: c for op, c in delta.items() if op.startswith("gc")}
+        session_ops = {
+            op: c for op, c in delta.items() if op not in BACKGROUND_OPS and op not in gc_s and c
+        }
         opened = len(times)
         cpu_total = cpu2 - cpu0 - idle_rate * (t2 - t0)
         return {
@@ -249,6 +267,10 @@ async def _measure(
             "store_ops_per_session": sum(session_ops.values()) / max(opened, 1),
             "store_ops": session_ops,
             "store_ops_background": {op: delta.get(op, 0) for op in BACKGROUND_OPS},
+            "gc_ms_per_session": {
+                g: 1000 * s / max(opened, 1) for g, s in gc_s.items() if "passes" not in g
+            },
+            "gc_passes": {g: s for g, s in gc_s.items() if "passes" in g},
             "all_running_p50_ms": 1000 * (percentile(times, 50) or 0),
             "all_running_p99_ms": 1000 * (percentile(times, 99) or 0),
             "machine_loadavg_after": os.getloadavg()[0],
@@ -300,11 +322,13 @@ async def _run(args: argparse.Namespace) -> None:
                         port,
                         args.pyspy and f"{args.pyspy}.{target}.{mode}.{n}.txt",
                         args.cprofile and f"{args.cprofile}.{target}.{mode}.{n}.prof",
+                        tuple(v for v in args.variant.split(",") if v),
                     )
                     result.update(target=target, round=round_no)
                     results.append(result)
                     print(_line(target, result), flush=True)
                     print("   store ops:", json.dumps(result["store_ops"]), flush=True)
+                    print("   gc ms/session:", json.dumps(result["gc_ms_per_session"]))
                     if result["failure_reasons"]:
                         print("   failures:", json.dumps(result["failure_reasons"]), flush=True)
     summary = []
@@ -344,6 +368,7 @@ def main() -> None:
     parser.add_argument("--with-main", action="store_true")
     parser.add_argument("--main-ref", default="main")
     parser.add_argument("--pyspy", default="", help="path prefix: profile the server's wave")
+    parser.add_argument("--variant", default="", help="extra bench.serve variants, a,b")
     parser.add_argument("--cprofile", default="", help="path prefix: cProfile the wave")
     parser.add_argument("--out", default=str(RESULTS / "session_open.json"))
     args = parser.parse_args()
