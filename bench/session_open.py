@@ -115,6 +115,8 @@ class Server:
         for i in items:
             if i["name"] == "gc_seconds":
                 ops["gc" + i["labels"]["generation"]] = i["value"]
+            elif i["name"] == "connections_refused":  # the admission guard (per address...)
+                ops["refused_" + i["labels"].get("reason", "")] = i["value"]
         return ops
 
     def stop(self) -> None:
@@ -243,8 +245,11 @@ async def _measure(
         ops = server.store_ops()
         delta = {op: ops.get(op, 0) - ops_before.get(op, 0) for op in ops}
         gc_s = {op: c for op, c in delta.items() if op.startswith("gc")}
+        refused = {op[8:]: c for op, c in delta.items() if op.startswith("refused_") and c}
         session_ops = {
-            op: c for op, c in delta.items() if op not in BACKGROUND_OPS and op not in gc_s and c
+            op: c
+            for op, c in delta.items()
+            if op not in BACKGROUND_OPS and op not in gc_s and not op.startswith("refused_") and c
         }
         opened = len(times)
         cpu_total = cpu2 - cpu0 - idle_rate * (t2 - t0)
@@ -255,6 +260,7 @@ async def _measure(
             "opened": opened,
             "failed": failed,
             "failure_reasons": dict(reasons),
+            "connections_refused": refused,
             "webhook_errors": webhooks.errors,
             "wall_s": t1 - t0,
             "sessions_per_s": opened / (t1 - t0),
@@ -329,6 +335,8 @@ async def _run(args: argparse.Namespace) -> None:
                     print(_line(target, result), flush=True)
                     print("   store ops:", json.dumps(result["store_ops"]), flush=True)
                     print("   gc ms/session:", json.dumps(result["gc_ms_per_session"]))
+                    if result["connections_refused"]:
+                        print("   refused:", json.dumps(result["connections_refused"]))
                     if result["failure_reasons"]:
                         print("   failures:", json.dumps(result["failure_reasons"]), flush=True)
     summary = []
