@@ -26,7 +26,7 @@ log = logging.getLogger("glasscloud.webhooks")
 _JSON_BODY = {"Content-Type": "application/json"}
 # The Apps of one start (glasses start 2 Apps, a restored session binds them again) become
 # running a few ms apart: waiting this long before writing makes one write of the burst,
-# not one per App (bench/session_open.py: 1.65 -> 1.0 writes per fresh session).
+# not one per App (bench/session_open.py: 1.65 -> 1.15 writes per fresh session).
 RUNNING_WRITE_DELAY = 0.05
 
 
