@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import json
 import signal
 import time
@@ -124,9 +125,53 @@ def apply_variants(names: list[str]) -> dict[str, object]:
             overrides["no_stalls"] = True
         elif name == "rearm-watchdog":  # the first watchdog: faulthandler re-armed each 50 ms
             overrides["rearm_watchdog"] = True
+        elif name == "gc-time":  # time spent in each GC generation (bench/session_open.py)
+            overrides["gc_time"] = True
+        elif name.startswith("gc-threshold="):  # e.g. gc-threshold=10000:10:10
+            overrides["gc_threshold"] = tuple(int(x) for x in name.split("=")[1].split(":"))
+        elif name == "no-gc":  # the collector off: what the collector costs, at most
+            overrides["no_gc"] = True
+        elif name == "cprofile":  # cProfile the event loop's thread until SIGTERM
+            overrides["cprofile"] = True
+        elif name == "count-store":  # count Store operations (bench/session_open.py)
+            overrides["count_store"] = True
         else:
             raise SystemExit(f"unknown variant {name}")
     return overrides
+
+
+def time_gc() -> dict[str, float]:
+    """Seconds spent in each collector generation (and passes), live (gc.callbacks)."""
+    totals: dict[str, float] = {}
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        gen = str(info["generation"])
+        totals[gen] = totals.get(gen, 0.0) + time.perf_counter() - started[0]
+        totals["passes" + gen] = totals.get("passes" + gen, 0) + 1
+
+    gc.callbacks.append(callback)
+    return totals
+
+
+def count_store_operations() -> dict[str, int]:
+    """Count every Store operation by name (one transaction each: `Store._run` is the one
+    funnel to the database). Returns the live counts."""
+    from glasscloud.store.store import Store
+
+    counts: dict[str, int] = {}
+    run = Store._run
+
+    async def counted(self: Store, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        name = fn.__qualname__.split(".<locals>")[0].rpartition(".")[2] or fn.__qualname__
+        counts[name] = counts.get(name, 0) + 1
+        return await run(self, fn, *args, **kwargs)
+
+    Store._run = counted  # type: ignore[method-assign]
+    return counts
 
 
 async def _main(args: argparse.Namespace) -> None:
@@ -144,8 +189,14 @@ async def _main(args: argparse.Namespace) -> None:
         timings=timings,
         **(UNLIMITED if args.no_rate_limit else {}),
     )
+    store_ops = count_store_operations() if overrides.get("count_store") else None
+    gc_time = time_gc() if overrides.get("gc_time") else None
     server = await start_server(config)
     freeze_startup_objects()  # as `glasscloud serve` does
+    if overrides.get("no_gc"):
+        gc.disable()
+    if "gc_threshold" in overrides:
+        gc.set_threshold(*overrides["gc_threshold"])  # type: ignore[misc]
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     dump_writers = watch_writers(server, args.metrics_out + ".writers.jsonl")
@@ -172,16 +223,29 @@ async def _main(args: argparse.Namespace) -> None:
         dump_writers("SIGUSR1")
         stalls.dump(args.metrics_out + ".stalls.json")
         items = [{"name": n, "labels": lb, "value": v} for n, lb, v in server.metrics.items()]
+        for gen, seconds in (gc_time or {}).items():
+            items.append({"name": "gc_seconds", "labels": {"generation": gen}, "value": seconds})
+        for op, count in (store_ops or {}).items():
+            items.append({"name": "store_operations", "labels": {"op": op}, "value": count})
         with open(args.metrics_out, "w") as out:
             json.dump(items, out)
 
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     loop.add_signal_handler(signal.SIGUSR1, dump)
+    profiler = None
+    if overrides.get("cprofile"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     print("READY", flush=True)
     await stopping.wait()
     for task in background:
         task.cancel()
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.metrics_out + ".prof")
     await stop_server(server)
 
 

@@ -25,6 +25,15 @@ async def upgrade(http, server, headers=None, query=""):
     return 101, ws
 
 
+async def rotate_through_api(http, server, package):
+    """`POST /api/dev/apps/{package}/api-key`, as a developer does: this process writes the
+    new key and drops its cached App record at once."""
+    dev = {"Authorization": f"Bearer {issue_developer_token(server.secret, 'dev@example.com')}"}
+    async with http.post(f"{http_base(server)}/api/dev/apps/{package}/api-key", headers=dev) as r:
+        assert r.status == 200
+        return (await r.json())["apiKey"]
+
+
 async def refusal_body(http, server, headers):
     """The JSON body of a refused upgrade (ws_connect hides it, so ask with a plain GET)."""
     async with http.get(
@@ -117,7 +126,7 @@ async def test_handshake_refusals_have_status_code_message_and_hint(server, http
     # rotating the key revokes tokens issued before
     await glasses.send({"type": "start_app", "packageName": app.package})
     await app.wait_webhook("session_request")
-    await server.store.rotate_api_key(app.package)
+    await rotate_through_api(http, server, app.package)
     got_status, body = await refusal_body(
         http, server, {"Authorization": f"Bearer {good}", "X-Session-Id": session_id}
     )
@@ -128,9 +137,11 @@ async def test_handshake_refusals_have_status_code_message_and_hint(server, http
 
 
 async def test_rotated_api_key_is_refused_in_init(server, http):
+    """Rotated through this process's API: the very next connection with the old key is
+    refused, although the App's record was just read (and cached) by the running App."""
     app, glasses = await running_app(server, http, user=USER)
     old_key = app.api_key
-    await server.store.rotate_api_key(app.package)
+    await rotate_through_api(http, server, app.package)
     again = await app.open_socket(
         f"{ws_base(server)}/app-ws", f"{USER}-{app.package}", api_key=old_key
     )
@@ -169,6 +180,7 @@ async def test_unreadable_app_record_fails_closed(tmp_path, http):
     server = await start_server(make_config(tmp_path))
     app, glasses = await running_app(server, http, user=USER)
     await server.store.close()  # the database goes away: pool closed, files gone
+    server.app_records.invalidate()  # and the record is not in the cache (at most 2 s)
     for path in tmp_path.glob("glasscloud.db*"):
         path.rename(path.with_name("moved-" + path.name))
     try:

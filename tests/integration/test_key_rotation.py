@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 
 from glasscloud.auth.app_tokens import issue_app_token, issue_developer_token
+from glasscloud.core.clock import ManualClock
+from glasscloud.server.app_records import AppRecordCache
 from glasscloud.server.run import start_server, stop_server
 from glasscloud.store.store import Store
 from tests.support.clients import FrameInbox
@@ -62,3 +64,57 @@ async def test_rotation_by_another_process_is_noticed_within_the_interval(tmp_pa
         await app.stop()
     finally:
         await stop_server(server)
+
+
+async def rotate_through_api(http, server, package):
+    dev = {"Authorization": f"Bearer {issue_developer_token(server.secret, 'dev@example.com')}"}
+    async with http.post(f"{http_base(server)}/api/dev/apps/{package}/api-key", headers=dev) as r:
+        assert r.status == 200
+        return (await r.json())["apiKey"]
+
+
+async def test_rotation_through_the_api_refuses_a_new_connection_with_the_old_key_at_once(
+    server, http
+):
+    """The App record is cached (server/app_records.py); rotating through this process's
+    API drops it, so the next `tpa_connection_init` with the old key is refused however
+    long the cache would have kept the record, and the new key is accepted."""
+    server.app_records.ttl = 3600.0
+    app, glasses = await running_app(server, http, "com.example.rot", USER)
+    old_key = app.api_key
+    new_key = await rotate_through_api(http, server, app.package)
+    session_id = f"{USER}-{app.package}"
+    again = await app.open_socket(f"{ws_base(server)}/app-ws", session_id, api_key=old_key)
+    error = await again.wait_for("tpa_connection_error")
+    assert (error["code"], error["field"]) == ("INVALID_API_KEY", "apiKey")
+    assert await again.wait_closed() == 1008
+    fresh = await app.open_socket(f"{ws_base(server)}/app-ws", session_id, api_key=new_key)
+    await fresh.wait_for("tpa_connection_ack")
+    await fresh.close()
+    await glasses.close()
+    await app.stop()
+
+
+async def test_rotation_by_another_process_refuses_new_connections_within_the_ttl(server, http):
+    """A rotation written by the CLI is not seen by the cache until its entry expires (the
+    clock is driven here): until then an old-key connection is admitted, and the key-version
+    check closes it; after the TTL the old key is refused."""
+    clock = ManualClock()
+    server.app_records = AppRecordCache(server.store.get_app, ttl=2.0, clock=clock.now)
+    app, glasses = await running_app(server, http, "com.example.rot", USER)
+    old_key = app.api_key
+    async with await Store.open(server.config.database) as cli_store:  # the CLI's own
+        await cli_store.rotate_api_key(app.package)
+    session_id = f"{USER}-{app.package}"
+    url = f"{ws_base(server)}/app-ws"
+    within = await app.open_socket(url, session_id, api_key=old_key)
+    await within.wait_for("tpa_connection_ack")  # the cached record (at most 2 s old)
+    assert await server.revocations.check_once() >= 1  # ... and the check closes it
+    error = await within.wait_for("tpa_connection_error")
+    assert error["code"] == "API_KEY_ROTATED"
+    clock.advance(2.01)
+    after = await app.open_socket(url, session_id, api_key=old_key)
+    error = await after.wait_for("tpa_connection_error")
+    assert (error["code"], error["field"]) == ("INVALID_API_KEY", "apiKey")
+    await glasses.close()
+    await app.stop()

@@ -576,7 +576,9 @@ def test_app_back_before_glasses_keeps_the_others_persisted(clock, effects):
     conn = RecordingConnection("a")
     assert session.bind_app(app_record("com.a"), conn, {}) is None
     assert effects.starts == []  # no webhook: the App came back by itself
-    assert effects.running[USER] == ["com.a", "com.b"]  # com.b not forgotten
+    # com.b not forgotten: the store keeps [com.a, com.b], an unchanged list is not rewritten
+    assert session.lifecycle.persisted() == ["com.a", "com.b"]
+    assert USER not in effects.running
     session.stop_app("com.b")  # the user stops one that never came back
     assert effects.running[USER] == ["com.a"]
     clock.advance(60.1)  # the glasses never return

@@ -14,6 +14,7 @@ from typing import Any
 
 from glasscloud.core.clock import TimerHandle
 from glasscloud.core.context import SessionContext
+from glasscloud.core.persisted import LastSaved
 
 
 class ResumeStateWriter:
@@ -27,7 +28,12 @@ class ResumeStateWriter:
         self._display_state = display_state
         self._subscriptions = subscriptions
         self._timer: TimerHandle | None = None
+        self._saved = LastSaved()  # an unchanged state is not written again
         self.closed = False
+
+    def remember(self, state: dict[str, Any]) -> None:
+        """The store holds `state` (a restored session read it from there)."""
+        self._saved.remember(state)
 
     def changed(self) -> None:
         """What an App shows or subscribes to changed: write it soon."""
@@ -46,7 +52,8 @@ class ResumeStateWriter:
         state = self._display_state()
         for package_name, subscriptions in self._subscriptions().items():
             state.setdefault(package_name, {})["subscriptions"] = subscriptions
-        self._ctx.effects.save_resume_state(self._ctx.user_id, state)
+        if self._saved.changed(state):
+            self._ctx.effects.save_resume_state(self._ctx.user_id, state)
 
     def close(self) -> None:
         """The session ends: a pending write goes out now, then nothing more."""

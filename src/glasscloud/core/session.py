@@ -19,6 +19,7 @@ from glasscloud.core.device_state import DEVICE_MESSAGES, DeviceReports
 from glasscloud.core.display import DisplayContext
 from glasscloud.core.lifecycle import AppLifecycle
 from glasscloud.core.microphone import MicrophoneControl
+from glasscloud.core.persisted import LastSaved
 from glasscloud.core.ports import Connection, StartResult
 from glasscloud.core.records import AppRecord
 from glasscloud.core.resume_state import ResumeStateWriter
@@ -47,6 +48,7 @@ class UserSession:
         self.disposed = False
         self._on_disposed = on_disposed
         self._grace_timer: TimerHandle | None = None
+        self._running_saved = LastSaved()  # which Apps run, as last given to the store
         self.ctx = SessionContext(
             user_id,
             services,
@@ -125,7 +127,9 @@ class UserSession:
         )
 
     def _persist_running(self) -> None:
-        self.services.effects.save_running_apps(self.user_id, self.lifecycle.persisted())
+        running = self.lifecycle.persisted()
+        if self._running_saved.changed(running):
+            self.services.effects.save_running_apps(self.user_id, running)
 
     def save_resume_state(self) -> None:  # the shell, at shutdown and hand-over
         self.resume_state.save()
@@ -178,6 +182,9 @@ class UserSession:
         glasses were away past the grace period); see `AppLifecycle.restore`. A session that
         an App reopened waits one grace period for the glasses, then ends like any other."""
         self.lifecycle.restore(records, saved)
+        # What the store holds now: a restored App binding again writes nothing.
+        self._running_saved.remember(self.lifecycle.persisted())
+        self.resume_state.remember(saved)
         if self.glasses is None:
             self._await_glasses()
 

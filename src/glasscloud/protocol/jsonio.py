@@ -19,6 +19,11 @@ def encode(obj: Any) -> str:
     return _encoder.encode(obj).decode()
 
 
+def encode_bytes(obj: Any) -> bytes:
+    """Encode to JSON bytes (an HTTP body; cheaper than aiohttp's `json=`, 1 µs vs 18 µs)."""
+    return _encoder.encode(obj)
+
+
 def encode_str(value: str) -> str:
     """A JSON string literal, for splicing into pre-built frames."""
     return _encoder.encode(value).decode()

@@ -46,6 +46,7 @@ from glasscloud.server.admission import (
     QuietParseErrors,
     head_middleware,
 )
+from glasscloud.server.app_records import AppRecordCache
 from glasscloud.server.clock import LoopClock
 from glasscloud.server.config import ServerConfig
 from glasscloud.server.connection import ConnectionStats, WsConnection
@@ -56,6 +57,7 @@ from glasscloud.server.metrics import ServerMetrics
 from glasscloud.server.photo_upload import PhotoErrorPoster
 from glasscloud.server.request_context import SERVER_KEY
 from glasscloud.server.revocation import KeyRevocations
+from glasscloud.server.session_settings import PrefetchedSettings
 from glasscloud.store.store import Store
 from glasscloud.translation.registry import build_translator
 from glasscloud.tts.registry import build_synthesizer
@@ -78,6 +80,10 @@ class GlasscloudServer:
         self.store = store
         self.secret = secret
         self.metrics = Metrics()
+        # App records for the hot paths, at most a few seconds old (server/app_records.py)
+        self.app_records = AppRecordCache(store.get_app)
+        # App settings read with the user's record, for the first binds (session_settings.py)
+        self.session_settings = PrefetchedSettings()
         self.tasks = TaskSet()
         self.effects = HttpEffects(lambda: self.config, store, self.metrics, self.tasks)
         self.tts = tts_api.TtsService(build_synthesizer(), secret)
@@ -228,11 +234,13 @@ class GlasscloudServer:
         return f"{ALIVE_META_KEY}:{self.cluster.node_id}" if self.cluster else ALIVE_META_KEY
 
     async def app_record(self, package_name: str) -> AppRecord | None:
-        return await self.store.get_app(package_name)
+        return await self.app_records.get(package_name)
 
     def cluster_event(self, message: dict[str, Any]) -> None:
         """Another node changed an App or heard from its server: act on it here too."""
         kind, package_name = message.get("type"), str(message["package"])
+        if kind in ("app_changed", "app_deleted", "key_rotated"):
+            self.app_records.invalidate(package_name)  # the next read is fresh
         if kind == "app_server_restarted":
             for session in self.registry:
                 session.restart_app(package_name)

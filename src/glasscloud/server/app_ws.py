@@ -34,6 +34,7 @@ from glasscloud.server.connection import WsConnection
 from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.inbound import accept
 from glasscloud.server.request_context import bearer_token, server_of
+from glasscloud.server.session_settings import stored_settings_for_bind
 from glasscloud.server.sessions import ClusterUnavailable, open_session, unavailable
 
 if TYPE_CHECKING:
@@ -95,7 +96,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         server.connection_guard.authenticated(request.transport)
         server.revocations.admitted(conn, admitted.record.package_name, admitted.key_version)
         guard.bind_user(admitted.user_id, loop.time())
-        stored = await server.store.get_app_settings(user_id, admitted.record.package_name)
+        stored = await stored_settings_for_bind(
+            server, session, admitted.user_id, admitted.record.package_name
+        )
         error = session.bind_app(admitted.record, conn, stored)
         if error is not None:
             _reject(server, conn, error)
@@ -211,7 +214,7 @@ async def _load_record(
     server: GlasscloudServer, package_name: str, field: str | None = None
 ) -> AppRecord:
     try:
-        record = await server.store.get_app(package_name)
+        record = await server.app_records.get(package_name)
     except Exception as exc:  # fail closed when the App record cannot be read
         log.exception("could not read App record", extra={"packageName": package_name})
         raise ProtocolError(

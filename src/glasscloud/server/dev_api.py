@@ -116,6 +116,8 @@ async def register_app(request: web.Request) -> web.Response:
     except StoreError as error:
         field = _BODY_FIELDS.get(error.field or "", error.field)
         return _refuse(request, ProtocolError(ErrorCode.INVALID_FIELD, error.message, field))
+    finally:
+        server.app_records.invalidate(body["packageName"])
     server.metrics.inc("apps_registered")
     log.info("App registered", extra={"developer": developer, "packageName": record.package_name})
     return web.json_response(
@@ -132,6 +134,8 @@ async def rotate_key(request: web.Request) -> web.Response:
         key = await server.store.rotate_api_key(package)
     except AppNotFound:
         return _refuse(request, package_not_found(package))
+    finally:
+        server.app_records.invalidate(package)  # the old key is refused from now on
     record = await server.store.get_app(package)
     if record is not None:
         server.revocations.key_rotated(package, record.key_version)

@@ -97,6 +97,8 @@ async def update_app(request: web.Request) -> web.Response:
     except StoreError as error:
         field = _BODY_FIELDS.get(error.field or "", error.field)
         return _refuse(request, ProtocolError(ErrorCode.INVALID_FIELD, error.message, field))
+    finally:
+        server.app_records.invalidate(package)
     await server.app_changed("app_changed", package)
     log.info(
         "App updated",
@@ -113,6 +115,8 @@ async def delete_app(request: web.Request) -> web.Response:
         await server.store.delete_app(package)
     except AppNotFound:
         return _refuse(request, package_not_found(package))
+    finally:
+        server.app_records.invalidate(package)
     stopped = server.stop_everywhere(package)
     await server.app_changed("app_deleted", package)  # the other nodes stop it too
     for user_id in stopped:

@@ -189,7 +189,7 @@ def _on_text(server: GlasscloudServer, session: UserSession, conn: WsConnection,
 async def start_app(
     server: GlasscloudServer, session: UserSession, package_name: str, conn: WsConnection
 ) -> None:
-    record = await server.app_record(package_name)
+    record = await server.app_records.get(package_name)
     error = None
     if record is None:
         error = package_not_found(package_name, "packageName")

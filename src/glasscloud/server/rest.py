@@ -69,7 +69,7 @@ async def start_app(request: web.Request) -> web.Response:
                 f"{user_id} has no live glasses session; connect the glasses first.",
             ),
         )
-    record = await server.app_record(package_name)
+    record = await server.app_records.get(package_name)
     if record is None:
         return _error(request, package_not_found(package_name))
     done: asyncio.Future[StartResult] = asyncio.get_running_loop().create_future()

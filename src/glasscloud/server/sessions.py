@@ -47,12 +47,14 @@ async def open_session(
         return session
     if server.cluster is not None:  # the lease first (cluster/node.py)
         return await server.cluster.open_session(user_id, for_app)
-    user = await server.store.get_user(user_id)
+    generation = server.session_settings.generation
+    user, app_settings = await server.store.open_user(user_id)
     if for_app is not None and for_app not in user.running_apps:
         return None
-    records = [r for p in user.running_apps if (r := await server.app_record(p)) is not None]
+    records = [r for p in user.running_apps if (r := await server.app_records.get(p)) is not None]
     session, created = server.registry.get_or_create(user_id, user.settings)
     if created:
+        server.session_settings.remember(session, app_settings, generation)
         session.restore(records, user.resume_state)
     return session
 

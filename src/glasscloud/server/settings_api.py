@@ -132,6 +132,7 @@ async def update_settings(request: web.Request) -> web.Response:
         return _refusal(request, error)
     try:
         await server.store.set_app_settings(user_id, package, changes)
+        server.session_settings.changed(server.registry.get(user_id), package)
         stored = await server.store.get_app_settings(user_id, package)
     except StoreError as error:
         log.warning("could not store settings: %s", error.message, extra={"userId": user_id})

@@ -40,6 +40,7 @@ from glasscloud.store.schema import (
     users,
     webview_tokens,
 )
+from glasscloud.store.session_reads import SessionReads
 from glasscloud.store.urls import parse_database_url
 
 SECRET_META_KEY = "token_secret"
@@ -66,7 +67,7 @@ _OPEN_ATTEMPTS = 8
 _FAILURE = "the database operation failed"
 
 
-class Store(AppDataStore, DeveloperTokenStore):
+class Store(AppDataStore, DeveloperTokenStore, SessionReads):
     """Apps, users, per-user App state and server metadata, on SQLite or PostgreSQL.
 
     Open with `await Store.open(url)` (which migrates the schema) and close with `close()`,
