@@ -89,9 +89,9 @@ async def test_a_paused_node_loses_its_users_and_cannot_overwrite_the_new_owner(
         saved = json.dumps(user.resume_state)
         assert "shown through b" in saved and "stale, through a" not in saved
         assert user.running_apps == (PKG,)
-        # a's own last save (at letting go) was refused by the database, or a found at
-        # renewal that it had lost the lease and saved nothing
-        assert a.log_messages("a write was refused") or a.log_messages("lost the lease")
+        # (whichever a did first on waking — acting on b's "let go", or on the App's stale
+        # frame, or finding its lease gone at renewal — its writes could not land: the
+        # database's epoch is b's; tests/unit/test_effects_fencing.py pins that path down)
         # a let go quietly: no stop webhook, no request for the App with a's URL
         assert [w["type"] for w in app.webhooks] == ["session_request", "session_request"]
         await moved.send(wall("ignored"))  # b still serves the user

@@ -82,7 +82,6 @@ class SessionContext:
         services: SessionServices,
         send_to_glasses: Callable[[str], None],
         broadcast_state: Callable[[dict[str, Any] | None], None],
-        persist_running: Callable[[], None],
         system_settings: dict[str, Any],
         capabilities: dict[str, Any],
         resumable: bool = True,
@@ -95,7 +94,6 @@ class SessionContext:
         self.effects = services.effects
         self.send_to_glasses = send_to_glasses
         self.broadcast_state = broadcast_state
-        self.persist_running = persist_running
         # False when this process already ended the user's session once: its Apps were told
         # the session ended, so none of them is reconnecting by itself.
         self.resumable = resumable

@@ -31,6 +31,7 @@ from glasscloud.core.apps import PUBLIC_STATE, AppSlot, AppState
 from glasscloud.core.context import SessionContext
 from glasscloud.core.defaults import app_settings_for_ack
 from glasscloud.core.display import Display
+from glasscloud.core.persisted import LastSaved
 from glasscloud.core.ports import Connection, StartResult, WebhookOutcome
 from glasscloud.core.records import AppRecord
 from glasscloud.core.router import Router
@@ -59,6 +60,7 @@ class AppLifecycle:
         self.glasses_attached = False
         self.disposed = False
         self.recovery = AppRecovery(ctx, self)
+        self._running_saved = LastSaved()  # which Apps run, as last given to the store
 
     # ---- queries ---------------------------------------------------------------------
 
@@ -89,6 +91,12 @@ class AppLifecycle:
     def persisted(self) -> list[str]:
         """The Apps that come back after a restart: those that ran and were not stopped."""
         return sorted(p for p, s in self.slots.items() if s.persisted)
+
+    def persist(self) -> None:
+        """Which Apps run, written only when it differs from what the store holds."""
+        running = self.persisted()
+        if self._running_saved.changed(running):
+            self.ctx.effects.save_running_apps(self.ctx.user_id, running)
 
     # ---- starting --------------------------------------------------------------------
 
@@ -137,6 +145,7 @@ class AppLifecycle:
                 self.relaunch(slot, 1)
                 continue
             self.ctx.app_log(package_name).info("waiting for the App to resume")
+        self._running_saved.remember(self.persisted())  # what the store holds now
 
     def _resume_window_over(self, slot: AppSlot) -> None:
         slot.start_timer = None
@@ -293,7 +302,7 @@ class AppLifecycle:
                 self.ctx.broadcast_state({"packageName": slot.package_name, "state": "running"})
             else:
                 slot.unannounced = True
-            self.ctx.persist_running()
+            self.persist()
             for other in list(self.slots.values()):
                 if record.app_type == other.record.app_type == "standard" and other is not slot:
                     self.stop(other.package_name, "system_stop")
@@ -349,7 +358,7 @@ class AppLifecycle:
         if error:
             change["error"] = error
         self.ctx.broadcast_state(change)
-        self.ctx.persist_running()
+        self.persist()
 
     # ---- losing and restarting (core/app_recovery.py) ---------------------------------
 

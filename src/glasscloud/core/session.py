@@ -19,7 +19,6 @@ from glasscloud.core.device_state import DEVICE_MESSAGES, DeviceReports
 from glasscloud.core.display import DisplayContext
 from glasscloud.core.lifecycle import AppLifecycle
 from glasscloud.core.microphone import MicrophoneControl
-from glasscloud.core.persisted import LastSaved
 from glasscloud.core.ports import Connection, StartResult
 from glasscloud.core.records import AppRecord
 from glasscloud.core.resume_state import ResumeStateWriter
@@ -48,13 +47,11 @@ class UserSession:
         self.disposed = False
         self._on_disposed = on_disposed
         self._grace_timer: TimerHandle | None = None
-        self._running_saved = LastSaved()  # which Apps run, as last given to the store
         self.ctx = SessionContext(
             user_id,
             services,
             self._to_glasses,
             self._broadcast_state,
-            self._persist_running,
             self.system_settings,
             DEFAULT_CAPABILITIES,
             resumable,
@@ -126,11 +123,6 @@ class UserSession:
             )
         )
 
-    def _persist_running(self) -> None:
-        running = self.lifecycle.persisted()
-        if self._running_saved.changed(running):
-            self.services.effects.save_running_apps(self.user_id, running)
-
     def save_resume_state(self) -> None:  # the shell, at shutdown and hand-over
         self.resume_state.save()
 
@@ -181,9 +173,7 @@ class UserSession:
         """A new session brings back the Apps the user ran (after a restart, or after the
         glasses were away past the grace period); see `AppLifecycle.restore`. A session that
         an App reopened waits one grace period for the glasses, then ends like any other."""
-        self.lifecycle.restore(records, saved)
-        # What the store holds now: a restored App binding again writes nothing.
-        self._running_saved.remember(self.lifecycle.persisted())
+        self.lifecycle.restore(records, saved)  # seeds what the store holds: no rewrite
         self.resume_state.remember(saved)
         if self.glasses is None:
             self._await_glasses()
