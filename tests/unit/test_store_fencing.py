@@ -340,3 +340,16 @@ async def test_a_version_4_database_gains_owner_epoch_zero(store_url):
             user_id="old@example.com", settings={"k": 1}, owner_epoch=0
         )
         assert (await store.take_user("old@example.com", 1)).settings == {"k": 1}
+
+
+async def test_take_user_for_session_fences_and_reads_the_app_settings_at_once(store):
+    await store.create_app("com.example.a", "A", "http://127.0.0.1:9")
+    await store.set_running_apps("amy@example.com", ["com.example.a"])
+    await store.set_app_settings("amy@example.com", "com.example.a", {"size": 4})
+    user, settings = await store.take_user_for_session("amy@example.com", 7)
+    assert user.owner_epoch == 7 and user.running_apps == ("com.example.a",)
+    assert settings == {"com.example.a": {"size": 4}}
+    assert (await store.get_user("amy@example.com")).owner_epoch == 7
+    with pytest.raises(FencedWrite) as refused:
+        await store.take_user_for_session("amy@example.com", 6)
+    assert refused.value.current_epoch == 7

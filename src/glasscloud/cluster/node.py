@@ -53,6 +53,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("glasscloud.cluster")
 
+# A user's stored App settings read at the takeover, and the settings generation then
+# (server/session_settings.py).
+Settings = tuple[dict[str, dict[str, Any]], int]
+
 ACK_WAIT = 0.5  # seconds for the owner to say it lets the user go (else: taken for dead)
 HANDOVER_WAIT = 3.0  # seconds, once it said so, for its lease to be free
 HANDOVER_POLL = 0.05
@@ -243,17 +247,21 @@ class ClusterNode:
             if self._acks.get(user_id) is acked:
                 del self._acks[user_id]
 
-    async def _take_user(self, user_id: str, claim: Claim) -> tuple[Claim, UserRecord]:
-        """Write our epoch into the database. If Redis lost its counters (the database
-        holds a newer epoch), claim again above it."""
+    async def _take_user(self, user_id: str, claim: Claim) -> tuple[Claim, UserRecord, Settings]:
+        """Write our epoch into the database and read what the session needs (one
+        transaction). If Redis lost its counters (the database holds a newer epoch), claim
+        again above it."""
+        store = self.server.store
+        generation = self.server.session_settings.generation
         try:
-            return claim, await self.server.store.take_user(user_id, claim.epoch)
+            user, settings = await store.take_user_for_session(user_id, claim.epoch)
         except FencedWrite as stale:
             await self.leases.release(user_id, claim.epoch)
             claim = await self.leases.claim(user_id, floor=stale.current_epoch)
             if not claim.owned:
                 raise
-            return claim, await self.server.store.take_user(user_id, claim.epoch)
+            user, settings = await store.take_user_for_session(user_id, claim.epoch)
+        return claim, user, (settings, generation)
 
     async def _open_owned(
         self, user_id: str, claim: Claim, for_app: str | None = None
@@ -261,7 +269,7 @@ class ClusterNode:
         existing = self.server.registry.get(user_id)
         if existing is not None and user_id in self.owned:
             return existing
-        claim, user = await self._take_user(user_id, claim)
+        claim, user, settings = await self._take_user(user_id, claim)
         self.owned[user_id] = claim.epoch
         existing = self.server.registry.get(user_id)
         if existing is not None:
@@ -276,6 +284,7 @@ class ClusterNode:
             user_id, user.settings, resumable=resumable
         )
         if created:
+            self.server.session_settings.remember(session, *settings)
             session.restore(records, user.resume_state)
             if claim.fresh and claim.node and claim.node != self.node_id:
                 self.metrics.inc("cluster_takeovers", kind="moved")
@@ -284,7 +293,7 @@ class ClusterNode:
     async def _records(self, packages: tuple[str, ...]) -> list[Any]:
         records = []
         for package_name in packages:
-            if (record := await self.server.app_record(package_name)) is not None:
+            if (record := await self.server.app_records.get(package_name)) is not None:
                 records.append(record)
         return records
 
@@ -301,7 +310,7 @@ class ClusterNode:
                 try:
                     claim = await self.leases.claim(user_id)
                     if claim.owned:
-                        claim, user = await self._take_user(user_id, claim)
+                        claim, user, settings = await self._take_user(user_id, claim)
                         break
                     wait = min(max(claim.seconds_left + 0.02, 0.05), self.lease_seconds)
                     if time.monotonic() < hurry_until:
@@ -321,6 +330,7 @@ class ClusterNode:
             self.owned[user_id] = claim.epoch
             self.metrics.inc("cluster_takeovers", kind="expired")
             log.info("took the user over after the old lease expired", extra={"userId": user_id})
+            self.server.session_settings.remember(session, *settings)
             session.restore(await self._records(user.running_apps), user.resume_state)
         finally:
             if self._waiting.get(user_id) is asyncio.current_task():

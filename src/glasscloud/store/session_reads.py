@@ -37,19 +37,24 @@ class SessionReads:
         """The user's record (as `get_user`) and, by package, the user's stored values of
         each App's settings (as `get_app_settings`; Apps without stored values left out)."""
         uid = validation.user_id(user_id)
-        params = {"uid": uid}
+        return await self._run(lambda conn: read_for_session(conn, uid))
 
-        def op(conn: Connection) -> tuple[Any, list[Any]]:
-            return conn.execute(_USER, params).one_or_none(), conn.execute(_APPS, params).all()
 
-        row, apps = await self._run(op)
-        settings = json.loads(row.settings) if row is not None and row.settings else {}
-        display = json.loads(row.resume_state) if row is not None and row.resume_state else {}
-        record = UserRecord(
-            user_id=uid,
-            running_apps=tuple(a.package_name for a in apps if a.running),
-            settings=settings,
-            resume_state=display,
-        )
-        stored = {a.package_name: json.loads(a.settings) for a in apps if a.settings}
-        return record, {p: v for p, v in stored.items() if v}
+def read_for_session(
+    conn: Connection, uid: str, owner_epoch: int = 0
+) -> tuple[UserRecord, dict[str, dict[str, Any]]]:
+    """`open_user`'s reads on an open transaction (also `Store.take_user_for_session`)."""
+    params = {"uid": uid}
+    row = conn.execute(_USER, params).one_or_none()
+    apps = conn.execute(_APPS, params).all()
+    settings = json.loads(row.settings) if row is not None and row.settings else {}
+    display = json.loads(row.resume_state) if row is not None and row.resume_state else {}
+    record = UserRecord(
+        user_id=uid,
+        running_apps=tuple(a.package_name for a in apps if a.running),
+        settings=settings,
+        resume_state=display,
+        owner_epoch=owner_epoch,
+    )
+    stored = {a.package_name: json.loads(a.settings) for a in apps if a.settings}
+    return record, {p: v for p, v in stored.items() if v}

@@ -40,7 +40,7 @@ from glasscloud.store.schema import (
     users,
     webview_tokens,
 )
-from glasscloud.store.session_reads import SessionReads
+from glasscloud.store.session_reads import SessionReads, read_for_session
 from glasscloud.store.urls import parse_database_url
 
 SECRET_META_KEY = "token_secret"
@@ -394,6 +394,24 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
             self._check_epoch(conn, uid, wanted)
             conn.execute(raise_epoch)
             return _read_user(conn, uid)
+
+        return await self._run(op, write=True)
+
+    async def take_user_for_session(
+        self, user_id: str, epoch: int
+    ) -> tuple[UserRecord, dict[str, dict[str, Any]]]:
+        """`take_user` and `open_user` in one write transaction: what a node taking a user
+        over needs to open the session (the record and every App's stored settings)."""
+        uid = validation.user_id(user_id)
+        wanted = _epoch(epoch)
+        now = _now()
+        raise_epoch = update(users).where(users.c.user_id == uid).values(owner_epoch=wanted)
+
+        def op(conn: Connection) -> tuple[UserRecord, dict[str, dict[str, Any]]]:
+            self._ensure_user(conn, uid, now)
+            self._check_epoch(conn, uid, wanted)
+            conn.execute(raise_epoch)
+            return read_for_session(conn, uid, wanted)
 
         return await self._run(op, write=True)
 
