@@ -2,7 +2,8 @@
 uvloop, pinned to a core, logging at WARNING (per-session INFO lines would dominate the
 10,000-session setup). SIGUSR1 writes the server's counters (drops, deliveries) as JSON to
 `--metrics-out`, and its event-loop stalls and GC pauses to `<metrics-out>.stalls.json`
-(bench/stalls.py); SIGTERM stops it gracefully.
+(bench/stalls.py); SIGTERM stops it gracefully (in cluster mode, `--redis`, that is the
+node's drain: leases released at once, glasses closed with 1012).
 
     .venv/bin/python -m bench.serve --port 8300 --database sqlite:////tmp/b.db --secret S
 """
@@ -87,7 +88,14 @@ async def _main(args: argparse.Namespace) -> None:
         log_level="WARNING",
         app_send_queue=args.app_queue,
         timings=timings,
+        public_url=args.public_url or None,
+        drain_delay=args.drain_delay,
         **(UNLIMITED if args.no_rate_limit else {}),
+        **(
+            {"redis": args.redis, "node_id": args.node_id or None, "lease_seconds": args.lease}
+            if args.redis
+            else {}
+        ),
     )
     server = await start_server(config)
     freeze_startup_objects()  # as `glasscloud serve` does
@@ -121,6 +129,12 @@ def main() -> None:
     parser.add_argument("--cpu", type=int, default=0)
     parser.add_argument("--no-rate-limit", action="store_true")
     parser.add_argument("--variant", default="", help="comma-separated, see apply_variants")
+    # cluster mode (bench/cluster.py): as `glasscloud serve --redis --node-id --lease-seconds`
+    parser.add_argument("--redis", default="", help="cluster mode: the Redis URL")
+    parser.add_argument("--node-id", default="")
+    parser.add_argument("--lease", type=float, default=10.0, help="--lease-seconds")
+    parser.add_argument("--public-url", default="")
+    parser.add_argument("--drain-delay", type=float, default=0.0)
     args = parser.parse_args()
     pin(args.cpu)
     raise_nofile()
