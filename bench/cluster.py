@@ -48,6 +48,7 @@ import uvloop
 from aiohttp import web
 from picows import WSFrame, WSListener, WSTransport
 
+from bench.loadgen import _server_metrics
 from bench.peers import HOST, TEXT, connect
 from bench.run import LIGHT, RESULTS, Target, wait_quiet
 from bench.stats import ProcStats, percentile, pin, raise_nofile
@@ -254,12 +255,18 @@ class Glasses(WSListener):
         self.moved = moved  # the connection to the new node
         self.ready = asyncio.get_running_loop().create_future()  # all Apps active
         self.acked = asyncio.get_running_loop().create_future()
+        self.seen: list[str] = []  # message types, for a failure's report
+        self.closed = False
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type is not TEXT:
+            if len(self.seen) < 20:
+                self.seen.append(frame.msg_type.name)
             return
         payload = frame.get_payload_as_bytes()
         user = self.user
+        if len(self.seen) < 20:
+            self.seen.append(payload[:80].decode("utf-8", "replace"))
         if b'"display_event"' in payload:
             if not self.moved:
                 return
@@ -282,6 +289,7 @@ class Glasses(WSListener):
                     user.gen.progress()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.closed = True
         user = self.user
         if user.glasses is self and user.moving and not user.reconnected:
             user.gen.reconnect(user)
@@ -453,12 +461,35 @@ class Generator:
             try:
                 await self._open(user, self.target_port, moved=True)
             except Exception as exc:
-                user.failed = repr(exc)[:120]
+                glasses = user.glasses
+                seen = (glasses.seen, glasses.closed) if glasses is not None else None
+                user.failed = f"{exc!r} {seen}"[:400]
 
     def progress(self) -> None:
         attr = "back_at" if self.want == "back" else "display_at"
         if all(getattr(u, attr) is not None for u in self.users.values()):
             self.done.set()
+
+
+async def _lease_timeline(url: str, users: list[str], out: dict[str, Any]) -> None:
+    """Every 0.5 s from the signal: how many of the users' leases node A / node B hold."""
+    import redis.asyncio as aioredis
+
+    from glasscloud.cluster import keys
+
+    client = aioredis.from_url(url, decode_responses=True)
+    line: list[tuple[float, int, int]] = []
+    out["leases_a_b_by_half_second"] = line
+    start = now()
+    try:
+        while True:
+            values = await client.mget([keys.owner(u) for u in users])
+            a = sum(1 for v in values if v and v.startswith("node-a "))
+            b = sum(1 for v in values if v and v.startswith("node-b "))
+            line.append((round(now() - start, 1), a, b))
+            await asyncio.sleep(0.5)
+    finally:
+        await client.aclose()
 
 
 def _dist(values: list[float]) -> dict[str, Any]:
@@ -548,16 +579,27 @@ async def _move(
         os.kill(group.a.proc.pid, signal.SIGTERM if how == "term" else signal.SIGKILL)
         loop = asyncio.get_running_loop()
         loop.call_later(3.0, gen.sweep)
+        timeline = loop.create_task(_lease_timeline(group.redis.url, list(gen.users), out))
         limit = (30.0 if how == "term" else group.lease + 30.0) + n / 100
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(gen.done.wait(), limit)
         end = now()
+        timeline.cancel()
+        if not gen.done.is_set():  # where B's tasks wait (bench.serve's SIGUSR2)
+            os.kill(group.b.proc.pid, signal.SIGUSR2)
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(OSError):
+                out["b_tasks_when_stuck"] = Path(group.b.metrics + ".tasks.txt").read_text()[:6000]
         b_cpu = b_stats.cpu() - b0
         r_cpu = r_stats.cpu() - r0
         await asyncio.sleep(0.5)
         if spy is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 spy.wait(profile + 10)
+        metrics = _server_metrics(group.b.proc.pid, group.b.metrics)
+        out["b_cluster_metrics"] = {
+            k: v for k, v in metrics.items() if k.startswith(("cluster_", "webhook"))
+        }
         attr = "back_at" if want == "back" else "display_at"
         took = [
             getattr(u, attr) - gen.signal_at

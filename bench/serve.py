@@ -1,9 +1,10 @@
 """The glasscloud server as the benchmarks run it: the real `start_server` in one process on
 uvloop, pinned to a core, logging at WARNING (per-session INFO lines would dominate the
-10,000-session setup). SIGUSR1 writes the server's counters (drops, deliveries) as JSON to
-`--metrics-out`, and its event-loop stalls and GC pauses to `<metrics-out>.stalls.json`
-(bench/stalls.py); SIGTERM stops it gracefully (in cluster mode, `--redis`, that is the
-node's drain: leases released at once, glasses closed with 1012).
+10,000-session setup; GCBENCH_LOG_LEVEL=INFO for a diagnosis). SIGUSR1 writes the server's
+counters (drops, deliveries) as JSON to `--metrics-out`, and its event-loop stalls and GC
+pauses to `<metrics-out>.stalls.json` (bench/stalls.py); SIGUSR2 writes where every asyncio
+task waits to `<metrics-out>.tasks.txt`. SIGTERM stops it gracefully (in cluster mode,
+`--redis`, that is the node's drain: leases released at once, glasses closed with 1012).
 
     .venv/bin/python -m bench.serve --port 8300 --database sqlite:////tmp/b.db --secret S
 """
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
 import signal
 
 import uvloop
@@ -85,7 +87,7 @@ async def _main(args: argparse.Namespace) -> None:
         port=args.port,
         database=args.database,
         secret=args.secret,
-        log_level="WARNING",
+        log_level=os.environ.get("GCBENCH_LOG_LEVEL", "WARNING"),
         app_send_queue=args.app_queue,
         timings=timings,
         public_url=args.public_url or None,
@@ -114,6 +116,31 @@ async def _main(args: argparse.Namespace) -> None:
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     loop.add_signal_handler(signal.SIGUSR1, dump)
+
+    def dump_tasks() -> None:  # where every task waits (a hung path's diagnosis)
+        import collections
+        import io
+
+        counts: collections.Counter[str] = collections.Counter()
+        for task in asyncio.all_tasks(loop):
+            out = io.StringIO()
+            coro: object = task.get_coro()
+            for _ in range(30):  # the await chain, outermost first
+                frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+                if frame is None:
+                    out.write(f"  <{type(coro).__name__}>\n")
+                    break
+                code = frame.f_code
+                out.write(f"  {code.co_filename}:{frame.f_lineno} {code.co_name}\n")
+                coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+                if coro is None:
+                    break
+            counts[out.getvalue()] += 1
+        with open(args.metrics_out + ".tasks.txt", "w") as out:
+            for stack, n in counts.most_common():
+                out.write(f"=== {n} tasks\n{stack}\n")
+
+    loop.add_signal_handler(signal.SIGUSR2, dump_tasks)
     print("READY", flush=True)
     await stopping.wait()
     await stop_server(server)
@@ -138,7 +165,7 @@ def main() -> None:
     args = parser.parse_args()
     pin(args.cpu)
     raise_nofile()
-    setup_logging("WARNING")
+    setup_logging(os.environ.get("GCBENCH_LOG_LEVEL", "WARNING"))
     uvloop.run(_main(args))
 
 
