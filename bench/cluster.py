@@ -110,10 +110,13 @@ class Redis:
         self.proc.wait(5)
 
 
+VARIANTS: list[str] = []  # bench.serve variants of the cluster nodes (--variant)
+
+
 class Cluster:
     """Redis + nodes A (core 0) and B (core 0 too: A is gone once B works) on one database."""
 
-    def __init__(self, lease: float, unlimited: bool = False) -> None:
+    def __init__(self, lease: float, unlimited: bool = False, max_pending: int = 0) -> None:
         self.lease = lease
         self.redis = Redis()
         self.dir = tempfile.mkdtemp(prefix="gcbench-cluster-")
@@ -121,7 +124,13 @@ class Cluster:
         self.secret = secrets.token_hex(32)
         self.nodes: dict[str, Target] = {}
         for node_id in ("node-a", "node-b"):
-            args = ("--redis", self.redis.url, "--node-id", node_id, "--lease", str(lease))
+            # --max-pending 0: every generator socket comes from 127.0.0.1, as through the
+            # load balancer of a real cluster (`--max-pending-per-address 0` behind a proxy)
+            args = (
+                *("--redis", self.redis.url, "--node-id", node_id, "--lease", str(lease)),
+                *("--max-pending", str(max_pending)),
+                *("--variant", ",".join(("log-cluster-errors", *VARIANTS))),
+            )
             self.nodes[node_id] = Target(
                 "glasscloud",
                 unlimited=unlimited,
@@ -585,6 +594,9 @@ async def _move(
             await asyncio.wait_for(gen.done.wait(), limit)
         end = now()
         timeline.cancel()
+        if not gen.done.is_set() and os.environ.get("GCBENCH_HOLD"):
+            print(f"  HOLD: B pid {group.b.proc.pid} port {group.b.port}", flush=True)
+            await asyncio.sleep(float(os.environ["GCBENCH_HOLD"]))
         if not gen.done.is_set():  # where B's tasks wait (bench.serve's SIGUSR2)
             os.kill(group.b.proc.pid, signal.SIGUSR2)
             await asyncio.sleep(1.0)
@@ -598,7 +610,9 @@ async def _move(
                 spy.wait(profile + 10)
         metrics = _server_metrics(group.b.proc.pid, group.b.metrics)
         out["b_cluster_metrics"] = {
-            k: v for k, v in metrics.items() if k.startswith(("cluster_", "webhook"))
+            k: v
+            for k, v in metrics.items()
+            if k.startswith(("cluster_", "webhook", "connections_refused"))
         }
         attr = "back_at" if want == "back" else "display_at"
         took = [
@@ -710,7 +724,11 @@ def case_storm(args: argparse.Namespace) -> dict[str, Any]:
     runs = []
     for rnd in range(args.rounds):
         for how in args.how.split(","):
-            out = RESULTS / f"cluster-storm-{how}-r{rnd}.pyspy.txt" if args.profile else None
+            out = (
+                RESULTS / f"cluster-storm{args.tag}-{how}-r{rnd}.pyspy.txt"
+                if args.profile
+                else None
+            )
             res = _run_move(
                 args.lease, args.users, 2, how, "back", args.concurrency, args.profile, out
             )
@@ -773,7 +791,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=256, help="reconnects at a time")
     parser.add_argument("--profile", type=float, default=0.0, help="storm: py-spy seconds")
     parser.add_argument("--file", default="", help="summarise: a py-spy raw file")
+    parser.add_argument(
+        "--variant",
+        default="",
+        help="bench.serve variants for the nodes, e.g. blocking-pool (the proposed fix)",
+    )
+    parser.add_argument("--tag", default="", help="results file suffix")
     args = parser.parse_args()
+    VARIANTS.extend(v for v in args.variant.split(",") if v)
     if args.case == "summarise":
         summarise_profile(args.file)
         return
@@ -795,7 +820,7 @@ def main() -> None:
         args={k: v for k, v in vars(args).items()},
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"cluster-{args.case}.json").write_text(json.dumps(result, indent=1))
+    (RESULTS / f"cluster-{args.case}{args.tag}.json").write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

@@ -72,6 +72,36 @@ def apply_variants(names: list[str]) -> dict[str, object]:
             overrides["ping_interval"] = 0.0
         elif name == "no-stalls":  # no stall monitor (its 2 ms timer)
             overrides["no_stalls"] = True
+        elif name == "blocking-pool":  # the proposed fix: Redis callers queue for a connection
+            import redis.asyncio as aioredis
+
+            from glasscloud.cluster import node as cluster_node
+
+            def from_url(url, **kw):  # type: ignore[no-untyped-def]
+                pool = aioredis.BlockingConnectionPool.from_url(
+                    url, max_connections=64, timeout=kw.get("socket_timeout", 2.0), **kw
+                )
+                return aioredis.Redis(connection_pool=pool)
+
+            cluster_node.aioredis = type(  # type: ignore[attr-defined]
+                "PatchedRedisModule", (), {"from_url": staticmethod(from_url)}
+            )
+        elif name == "log-cluster-errors":  # why a cluster node refused a session
+            import logging
+
+            from glasscloud.cluster.node import ClusterNode
+            from glasscloud.server.sessions import ClusterUnavailable
+
+            original = ClusterNode.open_session
+
+            async def logged(self, user_id, for_app=None, original=original):  # type: ignore[no-untyped-def]
+                try:
+                    return await original(self, user_id, for_app)
+                except ClusterUnavailable as exc:
+                    logging.getLogger("bench").warning("refused %s: %s", user_id, exc)
+                    raise
+
+            ClusterNode.open_session = logged  # type: ignore[method-assign]
         else:
             raise SystemExit(f"unknown variant {name}")
     return overrides
@@ -91,6 +121,7 @@ async def _main(args: argparse.Namespace) -> None:
         app_send_queue=args.app_queue,
         timings=timings,
         public_url=args.public_url or None,
+        max_pending_per_address=args.max_pending,
         drain_delay=args.drain_delay,
         **(UNLIMITED if args.no_rate_limit else {}),
         **(
@@ -162,6 +193,12 @@ def main() -> None:
     parser.add_argument("--lease", type=float, default=10.0, help="--lease-seconds")
     parser.add_argument("--public-url", default="")
     parser.add_argument("--drain-delay", type=float, default=0.0)
+    parser.add_argument(
+        "--max-pending",
+        type=int,
+        default=64,
+        help="--max-pending-per-address (0: no cap, as behind a load balancer)",
+    )
     args = parser.parse_args()
     pin(args.cpu)
     raise_nofile()
