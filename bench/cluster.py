@@ -163,7 +163,7 @@ SATURATE_EVENT = [
 
 
 def _delivery_once(label: str, mode: str, extra: list[str], cluster: bool) -> dict[str, Any]:
-    other = wait_quiet()
+    other = wait_quiet(max_wait=8.0)
     unlimited = mode == "saturate"
     group = Cluster(10.0, unlimited) if cluster else None
     target = group.a if group else Target("glasscloud", unlimited=unlimited)
@@ -667,7 +667,7 @@ def _run_move(
     profile: float = 0.0,
     profile_out: Path | None = None,
 ) -> dict[str, Any]:
-    other = wait_quiet()
+    other = wait_quiet(max_wait=8.0)
     group = Cluster(lease)
     try:
         time.sleep(0.3)
