@@ -570,7 +570,7 @@ async def _move(
                     "-p",
                     str(group.b.proc.pid),
                     "-d",
-                    str(profile),
+                    str(max(1, round(profile))),
                     "-r",
                     "100",
                     "-f",
@@ -579,7 +579,7 @@ async def _move(
                     str(profile_out),
                 ],
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=open(f"{profile_out}.log", "w"),  # noqa: SIM115
             )
             await asyncio.sleep(1.0)  # attached
         hooks0 = gen.webhooks
