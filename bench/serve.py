@@ -86,6 +86,25 @@ def apply_variants(names: list[str]) -> dict[str, object]:
             cluster_node.aioredis = type(  # type: ignore[attr-defined]
                 "PatchedRedisModule", (), {"from_url": staticmethod(from_url)}
             )
+        elif name == "webhook-queue-timeout":  # the webhook timeout not counting pool waits
+            import aiohttp
+
+            from glasscloud.server import effects
+
+            class Timeout:  # what effects._post builds: waiting for a connection is free
+                def __new__(cls, total=None, **kw):  # type: ignore[no-untyped-def]
+                    return aiohttp.ClientTimeout(total=None, sock_connect=total, sock_read=total)
+
+            effects.aiohttp = type(  # type: ignore[attr-defined]
+                "PatchedAiohttp",
+                (),
+                {
+                    "ClientTimeout": Timeout,
+                    "ClientSession": aiohttp.ClientSession,
+                    "TCPConnector": aiohttp.TCPConnector,
+                    "ClientError": aiohttp.ClientError,
+                },
+            )
         elif name == "log-cluster-errors":  # why a cluster node refused a session
             import logging
 
