@@ -63,7 +63,16 @@ def _next_port() -> int:
 class Target:
     """One server process (glasscloud via bench.serve, or the bare relay) on core 0."""
 
-    def __init__(self, kind: str, app_queue: int = 1024, unlimited: bool = False) -> None:
+    def __init__(
+        self,
+        kind: str,
+        app_queue: int = 1024,
+        unlimited: bool = False,
+        serve_args: tuple[str, ...] = (),
+        database: str | None = None,
+        cpu: int = 0,
+        secret: str | None = None,
+    ) -> None:
         # "glasscloud+write-now,no-limits": glasscloud with bench.serve variants
         kind, _, variant = kind.partition("+")
         self.kind = kind
@@ -73,9 +82,10 @@ class Target:
         # target's own glasscloud (its schema, its token format).
         self.loadgen_env = {**os.environ, "PYTHONPATH": f"{ROOT}:{code / 'src'}"}
         self.port = _next_port()
-        self.secret = secrets.token_hex(32)
+        self.secret = secret or secrets.token_hex(32)
         self.dir = tempfile.mkdtemp(prefix="gcbench-")
-        self.database = f"sqlite:///{self.dir}/bench.db"
+        # bench/cluster.py: nodes of one cluster share one database and one secret
+        self.database = database or f"sqlite:///{self.dir}/bench.db"
         self.metrics = f"{self.dir}/metrics.json"
         if kind == "glasscloud" or kind.startswith("main"):
             cmd = [
@@ -93,8 +103,11 @@ class Target:
                 "--metrics-out",
                 self.metrics,
                 "--cpu",
-                "0",
+                str(cpu),
+                *serve_args,
             ]
+            if "--redis" in serve_args:  # a cluster node: webhooks name its own URL
+                cmd += ["--public-url", f"http://127.0.0.1:{self.port}"]
             if unlimited:
                 cmd.append("--no-rate-limit")
             if variant:

@@ -1,12 +1,15 @@
 """The glasscloud server as the benchmarks run it: the real `start_server` in one process on
 uvloop, pinned to a core, logging at WARNING (per-session INFO lines would dominate the
-10,000-session setup). SIGUSR1 writes the server's counters (drops, deliveries) as JSON to
-`--metrics-out`, and its event-loop stalls and GC pauses to `<metrics-out>.stalls.json`
-(bench/stalls.py); SIGTERM stops it gracefully. For the stall hunt it also keeps, in
-`<metrics-out>.writers.jsonl`, the writer state of every socket that is behind (or silent
-for over 5 s) after each loop stall over 300 ms and on SIGUSR1, and of every socket that
-liveness drops, at the moment it drops it; and in `<metrics-out>.stacks.txt` the Python
-stacks of all threads during any stall over 0.5 s (bench/stalls.py).
+10,000-session setup; GCBENCH_LOG_LEVEL=INFO for a diagnosis). SIGUSR1 writes the server's
+counters (drops, deliveries) as JSON to `--metrics-out`, and its event-loop stalls and GC
+pauses to `<metrics-out>.stalls.json` (bench/stalls.py); SIGUSR2 writes where every asyncio
+task waits to `<metrics-out>.tasks.txt`. SIGTERM stops it gracefully (in cluster mode,
+`--redis`, that is the node's drain: leases released at once, glasses closed with 1012).
+For the stall hunt it also keeps, in `<metrics-out>.writers.jsonl`, the writer state of
+every socket that is behind (or silent for over 5 s) after each loop stall over 300 ms and
+on SIGUSR1, and of every socket that liveness drops, at the moment it drops it; and in
+`<metrics-out>.stacks.txt` the Python stacks of all threads during any stall over 0.5 s
+(bench/stalls.py).
 
     .venv/bin/python -m bench.serve --port 8300 --database sqlite:////tmp/b.db --secret S
 """
@@ -18,6 +21,7 @@ import asyncio
 import dataclasses
 import gc
 import json
+import os
 import signal
 import time
 from typing import Any
@@ -135,6 +139,41 @@ def apply_variants(names: list[str]) -> dict[str, object]:
             overrides["cprofile"] = True
         elif name == "count-store":  # count Store operations (bench/session_open.py)
             overrides["count_store"] = True
+        elif name == "webhook-queue-timeout":  # the webhook timeout not counting pool waits
+            import aiohttp
+
+            from glasscloud.server import effects
+
+            class Timeout:  # what effects._post builds: waiting for a connection is free
+                def __new__(cls, total=None, **kw):  # type: ignore[no-untyped-def]
+                    return aiohttp.ClientTimeout(total=None, sock_connect=total, sock_read=total)
+
+            effects.aiohttp = type(  # type: ignore[attr-defined]
+                "PatchedAiohttp",
+                (),
+                {
+                    "ClientTimeout": Timeout,
+                    "ClientSession": aiohttp.ClientSession,
+                    "TCPConnector": aiohttp.TCPConnector,
+                    "ClientError": aiohttp.ClientError,
+                },
+            )
+        elif name == "log-cluster-errors":  # why a cluster node refused a session
+            import logging
+
+            from glasscloud.cluster.node import ClusterNode
+            from glasscloud.server.sessions import ClusterUnavailable
+
+            original = ClusterNode.open_session
+
+            async def logged(self, user_id, for_app=None, original=original):  # type: ignore[no-untyped-def]
+                try:
+                    return await original(self, user_id, for_app)
+                except ClusterUnavailable as exc:
+                    logging.getLogger("bench").warning("refused %s: %s", user_id, exc)
+                    raise
+
+            ClusterNode.open_session = logged  # type: ignore[method-assign]
         else:
             raise SystemExit(f"unknown variant {name}")
     return overrides
@@ -184,10 +223,18 @@ async def _main(args: argparse.Namespace) -> None:
         port=args.port,
         database=args.database,
         secret=args.secret,
-        log_level="WARNING",
+        log_level=os.environ.get("GCBENCH_LOG_LEVEL", "WARNING"),
         app_send_queue=args.app_queue,
         timings=timings,
+        public_url=args.public_url or None,
+        max_pending_per_address=args.max_pending,
+        drain_delay=args.drain_delay,
         **(UNLIMITED if args.no_rate_limit else {}),
+        **(
+            {"redis": args.redis, "node_id": args.node_id or None, "lease_seconds": args.lease}
+            if args.redis
+            else {}
+        ),
     )
     store_ops = count_store_operations() if overrides.get("count_store") else None
     gc_time = time_gc() if overrides.get("gc_time") else None
@@ -233,6 +280,31 @@ async def _main(args: argparse.Namespace) -> None:
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     loop.add_signal_handler(signal.SIGUSR1, dump)
+
+    def dump_tasks() -> None:  # where every task waits (a hung path's diagnosis)
+        import collections
+        import io
+
+        counts: collections.Counter[str] = collections.Counter()
+        for task in asyncio.all_tasks(loop):
+            out = io.StringIO()
+            coro: object = task.get_coro()
+            for _ in range(30):  # the await chain, outermost first
+                frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+                if frame is None:
+                    out.write(f"  <{type(coro).__name__}>\n")
+                    break
+                code = frame.f_code
+                out.write(f"  {code.co_filename}:{frame.f_lineno} {code.co_name}\n")
+                coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+                if coro is None:
+                    break
+            counts[out.getvalue()] += 1
+        with open(args.metrics_out + ".tasks.txt", "w") as out:
+            for stack, n in counts.most_common():
+                out.write(f"=== {n} tasks\n{stack}\n")
+
+    loop.add_signal_handler(signal.SIGUSR2, dump_tasks)
     profiler = None
     if overrides.get("cprofile"):
         import cProfile
@@ -259,10 +331,22 @@ def main() -> None:
     parser.add_argument("--cpu", type=int, default=0)
     parser.add_argument("--no-rate-limit", action="store_true")
     parser.add_argument("--variant", default="", help="comma-separated, see apply_variants")
+    # cluster mode (bench/cluster.py): as `glasscloud serve --redis --node-id --lease-seconds`
+    parser.add_argument("--redis", default="", help="cluster mode: the Redis URL")
+    parser.add_argument("--node-id", default="")
+    parser.add_argument("--lease", type=float, default=10.0, help="--lease-seconds")
+    parser.add_argument("--public-url", default="")
+    parser.add_argument("--drain-delay", type=float, default=0.0)
+    parser.add_argument(
+        "--max-pending",
+        type=int,
+        default=64,
+        help="--max-pending-per-address (0: no cap, as behind a load balancer)",
+    )
     args = parser.parse_args()
     pin(args.cpu)
     raise_nofile()
-    setup_logging("WARNING")
+    setup_logging(os.environ.get("GCBENCH_LOG_LEVEL", "WARNING"))
     uvloop.run(_main(args))
 
 
