@@ -105,3 +105,17 @@ async def test_a_draining_node_releases_only_its_own_leases_in_one_go(client):
     await a.release_many({**mine, "u3@x.org": theirs.epoch})
     assert await a.owner("u1@x.org") is None and await a.owner("u2@x.org") is None
     assert await a.owner("u3@x.org") == ("node-b", theirs.epoch)
+
+
+async def test_hundreds_of_concurrent_claims_queue_for_a_connection(redis_server):
+    """More callers at once than the pool has connections (a reconnect storm) wait for one
+    instead of failing."""
+    redis = redis_client(redis_server.url, max_connections=8)
+    try:
+        leases = Leases(redis, "node-a", 5)
+        claims = await asyncio.gather(*(leases.claim(f"u{i}@x.org") for i in range(300)))
+        assert all(c.owned for c in claims)
+        await leases.release_many({f"u{i}@x.org": c.epoch for i, c in enumerate(claims)})
+        assert await leases.owner("u299@x.org") is None
+    finally:
+        await redis.aclose()
