@@ -28,6 +28,7 @@ import logging
 import re
 import socket
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -71,6 +72,14 @@ def default_node_id(host_name: str, port: int) -> str:
     return f"{base[:50]}-{port}"
 
 
+@dataclass
+class Handover:
+    """A user this node asked another node for: it said it lets go; it released the lease."""
+
+    acked: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class ClusterNode:
     def __init__(self, server: GlasscloudServer) -> None:
         config = server.config
@@ -88,7 +97,8 @@ class ClusterNode:
         )
         self.owned: dict[str, int] = {}  # user -> fencing epoch
         self._waiting: dict[str, asyncio.Task[None]] = {}  # accepted, lease not yet free
-        self._acks: dict[str, asyncio.Event] = {}  # users we asked for: the owner said yes
+        self._handovers: dict[str, Handover] = {}  # users we asked another node for
+        self._notify: dict[str, str] = {}  # users we let go: the node to tell once released
         self._wakeups: dict[str, asyncio.Event] = {}  # set when a waited-for owner lets go
         self.started_at = time.time()
         self.draining = False
@@ -226,26 +236,32 @@ class ClusterNode:
 
     async def _claim_or_ask(self, user_id: str) -> Claim:
         """Claim the lease; if another node holds it, ask that node to let go. A live node
-        says at once that it is letting go (then we wait a little for the lease); a node
-        that says nothing is taken for dead (then the lease runs out)."""
+        says at once that it is letting go, and again once its lease is released (then we
+        claim it); a node that says nothing within ACK_WAIT is taken for dead (then the
+        caller waits for its lease to run out)."""
         claim = await self.leases.claim(user_id)
         if claim.owned:
             return claim
-        acked = self._acks.setdefault(user_id, asyncio.Event())
+        handover = self._handovers.setdefault(user_id, Handover())
         try:
             await self._tell(claim.node, {"type": "release", "user": user_id})
-            started = time.monotonic()
-            while time.monotonic() - started < (HANDOVER_WAIT if acked.is_set() else ACK_WAIT):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(handover.acked.wait(), ACK_WAIT)
+            if not handover.acked.is_set():
+                return await self.leases.claim(user_id)  # one last look
+            deadline = time.monotonic() + HANDOVER_WAIT
+            while (left := deadline - time.monotonic()) > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(acked.wait(), HANDOVER_POLL)
+                    await asyncio.wait_for(handover.released.wait(), min(left, 0.5))
+                handover.released.clear()
                 claim = await self.leases.claim(user_id)
                 if claim.owned:
                     self.metrics.inc("cluster_takeovers", kind="handover")
                     return claim
             return claim
         finally:
-            if self._acks.get(user_id) is acked:
-                del self._acks[user_id]
+            if self._handovers.get(user_id) is handover:
+                del self._handovers[user_id]
 
     async def _take_user(self, user_id: str, claim: Claim) -> tuple[Claim, UserRecord, Settings]:
         """Write our epoch into the database and read what the session needs (one
@@ -352,6 +368,7 @@ class ClusterNode:
 
     async def _release(self, user_id: str, epoch: int) -> None:
         await self.server.effects.settled(user_id, SETTLE_TIMEOUT)
+        asker = self._notify.pop(user_id, None)
         if self.server.registry.get(user_id) is not None and not self.draining:
             return  # the user came back here meanwhile: keep serving
         if self.owned.get(user_id) != epoch:
@@ -361,14 +378,19 @@ class ClusterNode:
             await self.leases.release(user_id, epoch)
         except RedisError:
             self.metrics.inc("cluster_redis_errors")  # it expires by itself
+            return
+        if asker is not None:
+            await self._tell(asker, {"type": "released", "user": user_id})
 
-    def _let_go(self, user_id: str) -> bool:
+    def _let_go(self, user_id: str, asker: str) -> bool:
         """Another node asks for the user (its glasses are there now). True if this node
-        serves the user and lets go (the lease is released once its writes are done)."""
+        serves the user and lets go (the lease is released once its writes are done, and
+        the asker told)."""
         session = self.server.registry.get(user_id)
         epoch = self.owned.get(user_id)
         if epoch is None:
             return False  # not ours to give (we may be waiting for that lease ourselves)
+        self._notify[user_id] = asker
         if session is None:
             self.server.tasks.spawn(self._release(user_id, epoch))
             return True
@@ -410,15 +432,17 @@ class ClusterNode:
         user_id = message.get("user")
         package_name = message.get("package")
         self.metrics.inc("cluster_messages", type=str(kind)[:32])
-        if kind == "release" and isinstance(user_id, str):
-            if self._let_go(user_id) and isinstance(message.get("from"), str):
+        asker = message.get("from")
+        if kind == "release" and isinstance(user_id, str) and isinstance(asker, str):
+            if self._let_go(user_id, asker):
                 self.server.tasks.spawn(
-                    self._tell(message["from"], {"type": "letting_go", "user": user_id})
+                    self._tell(asker, {"type": "letting_go", "user": user_id})
                 )
-        elif kind == "letting_go" and isinstance(user_id, str):
-            for waiting in (self._acks.get(user_id), self._wakeups.get(user_id)):
-                if waiting is not None:
-                    waiting.set()
+        elif kind in ("letting_go", "released") and isinstance(user_id, str):
+            if (handover := self._handovers.get(user_id)) is not None:
+                (handover.acked if kind == "letting_go" else handover.released).set()
+            if (wake := self._wakeups.get(user_id)) is not None:
+                wake.set()
         elif kind == "ask_again" and isinstance(user_id, str) and isinstance(package_name, str):
             session = self.server.registry.get(user_id)
             if session is not None and user_id in self.owned:
