@@ -264,3 +264,9 @@ async def test_cluster_status_from_the_command_line(make_node, redis, http):
     assert code == 0 and "node-a" in table and "node-b" in table
     code, _, err = await status()
     assert code == 2 and "--redis" in err
+
+
+async def test_a_second_node_with_a_live_nodes_id_is_refused(make_node):
+    await make_node("node-a")
+    with pytest.raises(ConnectionError, match="node id node-a is in use by a live node"):
+        await make_node("node-a")

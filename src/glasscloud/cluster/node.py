@@ -118,6 +118,7 @@ class ClusterNode:
             where = hide_password(self.server.config.redis or "")
             raise ConnectionError(f"cannot reach Redis at {where} (--redis): {exc}") from None
         self.redis_up = True
+        await self._refuse_a_taken_node_id()
         self.bus.start()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.bus.subscribed.wait(), 5.0)
@@ -126,6 +127,17 @@ class ClusterNode:
         log.info(
             "cluster node up", extra={"nodeId": self.node_id, "leaseSeconds": self.lease_seconds}
         )
+
+    async def _refuse_a_taken_node_id(self) -> None:
+        """Two live nodes with one id would both believe they own that id's users. A node
+        announced under this id at another URL within the lease time is another node; one at
+        our own URL is this node's previous process (restarted), whose leases we take back."""
+        other = await self.directory.get(self.node_id)
+        if other is not None and other.public_url != self.server.config.base_url:
+            raise ConnectionError(
+                f"node id {self.node_id} is in use by a live node at {other.public_url}; give "
+                "each node its own --node-id"
+            )
 
     async def drain(self) -> None:
         """SIGTERM: every user is handed on at once. What each user sees is written down,

@@ -209,7 +209,13 @@ class GlasscloudServer:
             from glasscloud.cluster.node import ClusterNode  # only in cluster mode
 
             self.cluster = ClusterNode(self)
-            await self.cluster.start()
+            try:
+                await self.cluster.start()
+            except BaseException:
+                await self.cluster.close()
+                await self._runner.cleanup()  # nothing left listening
+                self._runner = self._site = None
+                raise
         await self._resume_previous_process()
         self._alive_task = asyncio.get_running_loop().create_task(self._keep_alive_mark())
         self.liveness.start()
