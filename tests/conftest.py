@@ -11,17 +11,21 @@ import aiohttp
 import pytest
 
 from glasscloud.server.app import GlasscloudServer
+from tests.support.cluster_nodes import cluster
 from tests.support.postgres import postgres_server, postgres_url, store_url
+from tests.support.redis_server import redis_server
 from tests.support.scenarios import glasses_starting, register_app
 from tests.support.servers import FAST, http_base, make_config, serving, token_for, ws_base
 
 __all__ = [
     "FAST",
+    "cluster",
     "glasses_starting",
     "http_base",
     "make_config",
     "postgres_server",
     "postgres_url",
+    "redis_server",
     "register_app",
     "store_url",
     "token_for",

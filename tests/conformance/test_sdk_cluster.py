@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ from tests.conformance.sdk_app import SdkApp, ensure_installed
 from tests.conformance.test_sdk_faults import said
 from tests.support.clients import FrameInbox, connect_glasses
 from tests.support.cluster_nodes import ClusterNodes
-from tests.support.redis_server import RedisServer, free_port, needs_redis
+from tests.support.redis_server import free_port, needs_redis
 from tests.support.server_process import ServerProcess
 
 pytestmark = needs_redis
@@ -28,17 +27,6 @@ SCHEMA = (
     {"key": "captionSize", "label": "Caption size", "type": "slider", "min": 1, "max": 5,
      "defaultValue": 3},
 )
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[ClusterNodes]:
-    redis = await RedisServer(tmp_path / "redis").start()
-    nodes = ClusterNodes(tmp_path, redis, lease_seconds=LEASE)
-    try:
-        yield nodes
-    finally:
-        await nodes.stop_all()
-        await redis.stop()
 
 
 @pytest.fixture

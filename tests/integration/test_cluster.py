@@ -31,12 +31,8 @@ MakeNode = Callable[[str], Awaitable[GlasscloudServer]]
 
 
 @pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    server = await RedisServer(tmp_path / "redis").start()
-    try:
-        yield server
-    finally:
-        await server.stop()
+def redis(redis_server: RedisServer) -> RedisServer:
+    return redis_server
 
 
 @pytest.fixture

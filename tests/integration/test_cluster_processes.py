@@ -10,29 +10,13 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from tests.support.clients import PyApp, connect_glasses
-from tests.support.cluster_nodes import ClusterNodes
-from tests.support.redis_server import RedisServer, needs_redis
+from tests.support.redis_server import needs_redis
 
 USER = "hedy@example.com"
 PKG = "com.example.pausecheck"
 LEASE = 2.0
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[ClusterNodes]:
-    redis = await RedisServer(tmp_path / "redis").start()
-    nodes = ClusterNodes(tmp_path, redis, lease_seconds=LEASE)
-    try:
-        yield nodes
-    finally:
-        await nodes.stop_all()
-        await redis.stop()
 
 
 def wall(text: str) -> dict:

@@ -7,7 +7,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
 
 from glasscloud.auth.tokens import issue_core_token
 from glasscloud.store.store import Store
@@ -70,3 +73,16 @@ class ClusterNodes:
             with contextlib.suppress(Exception):
                 self.resume(node_id)
             await node.kill()
+
+
+@pytest.fixture
+async def cluster(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_server: RedisServer
+) -> AsyncIterator[ClusterNodes]:
+    """Nodes to start on one Redis and one database, all killed afterwards; the lease is
+    the test module's `LEASE` (tests/conftest.py registers the fixture)."""
+    nodes = ClusterNodes(tmp_path, redis_server, getattr(request.module, "LEASE", 3.0))
+    try:
+        yield nodes
+    finally:
+        await nodes.stop_all()

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import shutil
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,13 @@ class RedisServer:
         if down_for:
             await asyncio.sleep(down_for)
         await self.start()
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A fresh Redis for one test (tests/conftest.py registers it)."""
+    server = await RedisServer(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        await server.stop()

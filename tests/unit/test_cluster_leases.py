@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,15 +17,6 @@ from tests.support.redis_server import RedisServer, needs_redis
 
 pytestmark = needs_redis
 USER = "lin@example.com"
-
-
-@pytest.fixture
-async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    server = await RedisServer(tmp_path / "redis").start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
