@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from glasscloud.cluster import keys
+from glasscloud.server.background import cancel_and_wait
 
 log = logging.getLogger("glasscloud.cluster")
 
@@ -42,11 +43,8 @@ class Bus:
         self._task = asyncio.get_running_loop().create_task(self._listen_forever())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _listen_forever(self) -> None:
         delay = 0.1

@@ -43,6 +43,7 @@ from glasscloud.core.records import UserRecord
 from glasscloud.core.session import UserSession
 from glasscloud.protocol.close_codes import CloseCode
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
+from glasscloud.server.background import cancel_and_wait
 from glasscloud.server.config_sources import hide_password
 from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.session_views import session_summary
@@ -162,10 +163,7 @@ class ClusterNode:
             await self.directory.leave(self.node_id)
 
     async def close(self) -> None:
-        if self._tick is not None:
-            self._tick.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._tick
+        await cancel_and_wait(self._tick)
         await self.bus.stop()
         await self.forwarder.close()
         with contextlib.suppress(Exception):

@@ -13,7 +13,6 @@ revoked one by one; they stop working only with a new secret.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from aiohttp import web
 from glasscloud.auth.app_tokens import developer_token_claims
 from glasscloud.auth.tokens import TokenError
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
+from glasscloud.server.background import cancel_and_wait
 from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.request_context import server_of
 from glasscloud.store.dev_tokens import DeveloperTokenNotFound
@@ -67,11 +67,8 @@ class DeveloperTokens:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -21,7 +21,6 @@ client address inside `--metrics-networks`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import ipaddress
 import logging
@@ -37,6 +36,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from glasscloud.core.metrics import Metrics
+from glasscloud.server.background import cancel_and_wait
 from glasscloud.server.request_context import bearer_token, server_of
 
 if TYPE_CHECKING:
@@ -123,11 +123,8 @@ class LoopLag:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

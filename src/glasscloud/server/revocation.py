@@ -17,7 +17,6 @@ that now holds the new key).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,6 +26,7 @@ from glasscloud.protocol import app as wire
 from glasscloud.protocol.close_codes import CloseCode
 from glasscloud.protocol.errors import ErrorCode
 from glasscloud.protocol.jsonio import iso_timestamp
+from glasscloud.server.background import cancel_and_wait
 from glasscloud.server.connection import WsConnection
 
 log = logging.getLogger("glasscloud.apps")
@@ -90,11 +90,8 @@ class KeyRevocations:
             self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:
