@@ -266,3 +266,29 @@ async def test_a_second_node_with_a_live_nodes_id_is_refused(make_node):
     await make_node("node-a")
     with pytest.raises(ConnectionError, match="node id node-a is in use by a live node"):
         await make_node("node-a")
+
+
+async def test_the_console_mirror_follows_the_user_across_nodes(make_node, http):
+    from tests.integration.test_console import read_events
+
+    a, b = await make_node("node-a"), await make_node("node-b")
+    app = await register_app(a, http, app_type="standard")
+    await running_on(b, http)
+    url = f"{http_base(a)}/api/admin/mirror/{USER}"  # asked of a, the user is on b
+    async with http.get(url, headers=developer(a)) as stream:
+        assert stream.status == 200
+        first = await read_events(stream, lambda e: e["type"] == "snapshot")
+        assert first[0]["type"] == "session" and first[0]["live"] is True
+        await app.inboxes[USER].send(
+            {"type": "display_event", "view": "main",
+             "layout": {"layoutType": "text_wall", "text": "drawn through b"}}
+        )
+        events = await read_events(stream, lambda e: e["type"] == "main")
+        assert events[-1]["frame"]["layout"]["text"] == "drawn through b"
+        # the user moves to a: the same stream now shows a's session, snapshot first
+        moved = await connect_to(a, http)
+        await moved.wait_for("app_state_change", is_running_change(PKG), timeout=5)
+        events = await read_events(
+            stream, lambda e: e["type"] == "snapshot" and e.get("main") is not None, timeout=8
+        )
+        assert a.registry.get(USER) is not None and a.registry.get(USER).ctx.mirror is not None

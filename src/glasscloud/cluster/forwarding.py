@@ -6,7 +6,9 @@ is never forwarded again, so two nodes that disagree for a moment cannot loop.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
@@ -65,5 +67,41 @@ class Forwarder:
             return None
 
 
+    async def relay_stream(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        base_url: str,
+        still_there: Callable[[], Awaitable[bool]],
+        check_every: float = 1.0,
+    ) -> None:
+        """Copy the owner's event stream for this request into `response` (already
+        prepared) until it ends, fails, or `still_there()` says the owner changed."""
+        headers = {h: request.headers[h] for h in _PASSED_ON if h in request.headers}
+        headers[FORWARDED_BY] = self.node_id
+        try:
+            async with self._client().get(
+                base_url.rstrip("/") + request.rel_url.path_qs,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
+            ) as upstream:
+                if upstream.status != 200:
+                    return
+                chunks = upstream.content.iter_any().__aiter__()
+                while True:
+                    try:
+                        chunk = await asyncio.wait_for(anext(chunks), check_every)
+                    except TimeoutError:
+                        if not await still_there():
+                            return
+                        continue
+                    except StopAsyncIteration:
+                        return
+                    await response.write(chunk)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.info("relayed stream from %s ended: %s", base_url, exc)
+
+
 def was_forwarded(request: web.Request) -> bool:
     return FORWARDED_BY in request.headers
+

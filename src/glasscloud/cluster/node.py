@@ -527,6 +527,18 @@ class ClusterNode:
         self.metrics.inc("cluster_forwarded")
         return answer
 
+    async def owner_url(self, user_id: str) -> str | None:
+        """The internal URL of the other node that serves the user now, if one does."""
+        try:
+            current = await self.leases.owner(user_id)
+            if current is None or current[0] == self.node_id:
+                return None
+            info = await self.directory.get(current[0])
+        except RedisError:
+            self.metrics.inc("cluster_redis_errors")
+            return None
+        return None if info is None else info.internal_url
+
     # ---- the operator's view -------------------------------------------------------------------
 
     async def status(self) -> dict[str, Any]:

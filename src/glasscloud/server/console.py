@@ -37,6 +37,9 @@ from glasscloud.server.request_context import SERVER_KEY, server_of
 
 if TYPE_CHECKING:
     from glasscloud.core.session import UserSession
+    from glasscloud.server.app import GlasscloudServer
+
+FORWARDED_BY = "X-Glasscloud-Forwarded-By"  # cluster/forwarding.py (not imported: no Redis)
 
 log = logging.getLogger("glasscloud.console")
 
@@ -196,6 +199,38 @@ async def static_file(request: web.Request) -> web.Response:
     return _file(request.match_info["file"])
 
 
+async def _served_elsewhere(
+    server: GlasscloudServer, request: web.Request, user_id: str
+) -> str | None:
+    """Cluster mode: the URL of the node serving the user, when that is another node."""
+    if server.cluster is None or server.registry.get(user_id) is not None:
+        return None
+    if FORWARDED_BY in request.headers:
+        return None  # relayed here already: answer with what this node has
+    return await server.cluster.owner_url(user_id)
+
+
+async def _relay(
+    server: GlasscloudServer,
+    request: web.Request,
+    response: web.StreamResponse,
+    user_id: str,
+    url: str,
+) -> None:
+    """The serving node's mirror, relayed until the user moves (then the loop looks again:
+    the next stream starts with a fresh `session` and `snapshot`)."""
+    assert server.cluster is not None
+
+    async def still_there() -> bool:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return False
+        return await server.cluster.owner_url(user_id) == url  # type: ignore[union-attr]
+
+    await server.cluster.forwarder.relay_stream(request, response, url, still_there)
+    await asyncio.sleep(FOLLOW_INTERVAL)  # a relay that ended at once is not retried in a spin
+
+
 async def mirror_stream(request: web.Request) -> web.StreamResponse:
     developer = _developer(request)
     server = server_of(request)
@@ -223,6 +258,10 @@ async def mirror_stream(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         last_write = loop.time()
         while not watcher.closed:
+            if (elsewhere := await _served_elsewhere(server, request, user_id)) is not None:
+                await _relay(server, request, response, user_id, elsewhere)
+                last_write = loop.time()
+                continue
             watcher.follow(server.registry.get(user_id))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(watcher.wake.wait(), FOLLOW_INTERVAL)
