@@ -8,7 +8,9 @@ subscriptions, display, dashboard) and tells the glasses once.
 Rules, and why (docs/recovery.md has the whole story):
 - a start is a webhook, then `loading` until the App authenticates (bounded); concurrent
   starts join one attempt; a standard App replaces the other one only once it runs, so a
-  failed start never costs the user the App on screen;
+  failed start never costs the user the App on screen; the App's time to authenticate
+  runs from when its webhook is sent (the shell may queue it per App server), the queue
+  wait is bounded apart (`app_start_queue_cap`), and a webhook no longer wanted is dropped;
 - a user's start shows a boot screen; a restart or resume does not (it would cover the
   captions the user is reading);
 - a stop is final (stop webhook, `app_stopped`, close 1000); what the App sends while it is

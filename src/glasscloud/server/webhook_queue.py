@@ -20,6 +20,7 @@ storm: ~8,000 timeouts against ~1,000-1,500 successes). Here instead:
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -117,11 +118,13 @@ class WebhookQueue:
     async def _run(self, key: tuple[str, str], lane: _Lane, job: _Job) -> None:
         try:
             outcome = await job.send()
+        except asyncio.CancelledError:  # shutting down: start nothing more
+            lane.in_flight -= 1
+            raise
         except Exception as exc:  # a bug in send must not wedge the lane
             outcome = WebhookOutcome(False, None, f"webhook failed ({exc!r})", retryable=True)
-        finally:
-            lane.in_flight -= 1
-            self._next(key, lane)
+        lane.in_flight -= 1
+        self._next(key, lane)
         job.on_outcome(outcome)
 
     def _next(self, key: tuple[str, str], lane: _Lane) -> None:
