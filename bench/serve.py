@@ -133,6 +133,8 @@ def apply_variants(names: list[str]) -> dict[str, object]:
             overrides["gc_time"] = True
         elif name.startswith("gc-threshold="):  # e.g. gc-threshold=10000:10:10
             overrides["gc_threshold"] = tuple(int(x) for x in name.split("=")[1].split(":"))
+        elif name.startswith("webhook-concurrency="):  # e.g. webhook-concurrency=256
+            overrides["webhook_concurrency"] = int(name.split("=")[1])
         elif name == "no-gc":  # the collector off: what the collector costs, at most
             overrides["no_gc"] = True
         elif name == "cprofile":  # cProfile the event loop's thread until SIGTERM
@@ -229,6 +231,11 @@ async def _main(args: argparse.Namespace) -> None:
         public_url=args.public_url or None,
         max_pending_per_address=args.max_pending,
         drain_delay=args.drain_delay,
+        **(  # only when asked: a main-ref target's ServerConfig may not know it
+            {"webhook_concurrency": overrides["webhook_concurrency"]}
+            if "webhook_concurrency" in overrides
+            else {}
+        ),
         **(UNLIMITED if args.no_rate_limit else {}),
         **(
             {"redis": args.redis, "node_id": args.node_id or None, "lease_seconds": args.lease}

@@ -53,6 +53,16 @@ class StartCall:
     user_id: str
     app_session_id: str
     on_outcome: Callable[[WebhookOutcome], None]
+    on_send: Callable[[], bool] | None = None
+    # None: still queued (RecordingEffects(queued=True)); else whether it was still wanted.
+    was_sent: bool | None = None
+
+    def sent(self) -> bool:
+        """The shell sends this webhook now (it leaves its App server's queue): returns
+        whether the core still wanted it."""
+        assert self.was_sent is None, "sent twice"
+        self.was_sent = self.on_send() if self.on_send is not None else True
+        return self.was_sent
 
 
 @dataclass
@@ -66,13 +76,21 @@ class StopCall:
 
 @dataclass
 class RecordingEffects:
+    """Start webhooks leave at once (`StartCall.sent()` is called as they are recorded), as
+    a shell whose App servers are not saturated would send them; with `queued=True` they
+    wait until the test calls `sent()` on them."""
+
     starts: list[StartCall] = field(default_factory=list)
     stops: list[StopCall] = field(default_factory=list)
     running: dict[str, list[str]] = field(default_factory=dict)
     resumes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    queued: bool = False
 
-    def request_app_start(self, app, user_id, app_session_id, on_outcome) -> None:
-        self.starts.append(StartCall(app, user_id, app_session_id, on_outcome))
+    def request_app_start(self, app, user_id, app_session_id, on_outcome, on_send=None) -> None:
+        call = StartCall(app, user_id, app_session_id, on_outcome, on_send)
+        self.starts.append(call)
+        if not self.queued:
+            call.sent()
 
     def request_app_stop(self, app, user_id, app_session_id, reason, on_done) -> None:
         self.stops.append(StopCall(app, user_id, app_session_id, reason, on_done))

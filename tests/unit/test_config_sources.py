@@ -114,6 +114,18 @@ def test_admission_flags_reach_the_config_and_beat_the_environment():
     )
 
 
+def test_webhook_concurrency_from_flag_variable_file_or_default(tmp_path):
+    assert server_config_from(ServeFlags(), {}).webhook_concurrency == 64
+    env = {"GLASSCLOUD_WEBHOOK_CONCURRENCY": "16"}
+    assert server_config_from(ServeFlags(), env).webhook_concurrency == 16
+    assert server_config_from(ServeFlags(webhook_concurrency="8"), env).webhook_concurrency == 8
+    path = tmp_path / "g.toml"
+    path.write_text("webhook_concurrency = 128\n")
+    assert server_config_from(ServeFlags(config=str(path)), {}).webhook_concurrency == 128
+    with pytest.raises(ConfigError, match="--webhook-concurrency must be a whole number >= 1"):
+        server_config_from(ServeFlags(webhook_concurrency="0"), {})
+
+
 def test_cluster_settings_come_from_flags_variables_and_the_file(tmp_path):
     config = server_config_from(
         ServeFlags(redis="redis://127.0.0.1:6390/1", node_id="node-a", lease_seconds="4.5"),

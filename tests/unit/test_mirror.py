@@ -34,8 +34,11 @@ class Conn:
 
 
 class Effects:
-    def request_app_start(self, app: Any, user_id: str, sid: str, on_outcome: Any) -> None:
-        on_outcome(WebhookOutcome(True, 200))
+    def request_app_start(
+        self, app: Any, user_id: str, sid: str, on_outcome: Any, on_send: Any = None
+    ) -> None:
+        if on_send is None or on_send():
+            on_outcome(WebhookOutcome(True, 200))
 
     def request_app_stop(self, app: Any, user_id: str, sid: str, reason: str, done: Any) -> None:
         done()

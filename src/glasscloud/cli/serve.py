@@ -76,6 +76,11 @@ def add_serve_flags(serve: argparse.ArgumentParser) -> None:
         help="file descriptors kept free for authenticated peers and the database (default 128)",
     )
     serve.add_argument(
+        "--webhook-concurrency",
+        help="start webhooks in flight per App server; the rest wait in order, their timeout "
+        "counted from when they are sent (default 64)",
+    )
+    serve.add_argument(
         "--key-check-interval",
         help="seconds between checks for API keys rotated by another process and for revoked "
         "developer tokens (default 2)",

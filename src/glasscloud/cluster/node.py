@@ -94,7 +94,11 @@ class ClusterNode:
         self.bus = Bus(self.redis, self.node_id, self._on_message)
         timings = config.timings
         self.forwarder = Forwarder(
-            self.node_id, timings.app_start_timeout + timings.webhook_retry_delay + 10.0
+            self.node_id,
+            timings.app_start_queue_cap
+            + timings.app_start_timeout
+            + timings.webhook_retry_delay
+            + 10.0,
         )
         self.owned: dict[str, int] = {}  # user -> fencing epoch
         self._waiting: dict[str, asyncio.Task[None]] = {}  # accepted, lease not yet free

@@ -8,7 +8,9 @@ subscriptions, display, dashboard) and tells the glasses once.
 Rules, and why (docs/recovery.md has the whole story):
 - a start is a webhook, then `loading` until the App authenticates (bounded); concurrent
   starts join one attempt; a standard App replaces the other one only once it runs, so a
-  failed start never costs the user the App on screen;
+  failed start never costs the user the App on screen; the App's time to authenticate
+  runs from when its webhook is sent (the shell may queue it per App server), the queue
+  wait is bounded apart (`app_start_queue_cap`), and a webhook no longer wanted is dropped;
 - a user's start shows a boot screen; a restart or resume does not (it would cover the
   captions the user is reading);
 - a stop is final (stop webhook, `app_stopped`, close 1000); what the App sends while it is
@@ -182,9 +184,6 @@ class AppLifecycle:
         if on_result:
             slot.waiters.append(on_result)
         self.slots[record.package_name] = slot
-        slot.start_timer = self.ctx.clock.call_later(
-            self.ctx.timings.app_start_timeout, lambda: self._start_timed_out(slot)
-        )
         self.ctx.app_log(record.package_name).info("starting App (restart %d)", restarts)
         self.display.app_starting(record.package_name, record.name, boot_screen)
         if announce:
@@ -197,12 +196,42 @@ class AppLifecycle:
         if self.slots.get(slot.package_name) is not slot or slot.state is not AppState.LOADING:
             return
         slot.webhook_attempts += 1
+        # The start is judged from when its webhook leaves (it may wait behind others to the
+        # same App server), and the wait itself is bounded.
+        self._arm_start_timer(slot, self.ctx.timings.app_start_queue_cap, self._start_not_sent)
         self.ctx.effects.request_app_start(
             slot.record,
             self.ctx.user_id,
             slot.app_session_id,
             lambda outcome: self._webhook_outcome(slot, outcome),
+            lambda: self._webhook_leaving(slot),
         )
+
+    def _arm_start_timer(
+        self, slot: AppSlot, seconds: float, fire: Callable[[AppSlot], None]
+    ) -> None:
+        if slot.start_timer is not None:
+            slot.start_timer.cancel()
+        slot.start_timer = self.ctx.clock.call_later(seconds, lambda: fire(slot))
+
+    def _webhook_leaving(self, slot: AppSlot) -> bool:
+        """The shell sends the start webhook now: still wanted? From now the App has
+        `app_start_timeout` to connect and authenticate."""
+        if self.slots.get(slot.package_name) is not slot or slot.state is not AppState.LOADING:
+            return False
+        self._arm_start_timer(slot, self.ctx.timings.app_start_timeout, self._start_timed_out)
+        return True
+
+    def _start_not_sent(self, slot: AppSlot) -> None:
+        slot.start_timer = None
+        if self.slots.get(slot.package_name) is slot and slot.state is AppState.LOADING:
+            self._fail_start(
+                slot,
+                "WEBHOOK",
+                f"The start webhook to {slot.record.public_url}/webhook was not sent within "
+                f"{self.ctx.timings.app_start_queue_cap:g} s: its App server is saturated "
+                "(too many webhooks in flight).",
+            )
 
     def _webhook_outcome(self, slot: AppSlot, outcome: WebhookOutcome) -> None:
         if self.slots.get(slot.package_name) is not slot or slot.state is not AppState.LOADING:
@@ -227,7 +256,7 @@ class AppLifecycle:
                 slot,
                 "TIMEOUT",
                 f"The App did not connect and authenticate within "
-                f"{self.ctx.timings.app_start_timeout:g} s of the start webhook.",
+                f"{self.ctx.timings.app_start_timeout:g} s of its start webhook being sent.",
             )
 
     def _fail_start(self, slot: AppSlot, stage: str, message: str) -> None:

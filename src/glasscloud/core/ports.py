@@ -49,8 +49,11 @@ class SessionEffects(Protocol):
         user_id: str,
         app_session_id: str,
         on_outcome: Callable[[WebhookOutcome], None],
+        on_send: Callable[[], bool] | None = None,
     ) -> None:
-        """POST a `session_request` webhook (one attempt)."""
+        """POST a `session_request` webhook (one attempt). The shell may queue it (per App
+        server, in order); `on_send` runs just before it leaves, and its answer says whether
+        it is still wanted (False: dropped unsent, no `on_outcome`)."""
         ...
 
     def request_app_stop(

@@ -10,7 +10,9 @@ class Timings:
     """Timing constants (seconds). Defaults are the reference cloud's where it has one."""
 
     glasses_grace: float = 60.0
-    app_start_timeout: float = 5.0
+    app_start_timeout: float = 5.0  # from when the start webhook is sent
+    # How long a start webhook may wait in its App server's queue before the start fails.
+    app_start_queue_cap: float = 30.0
     app_reconnect_grace: float = 5.0
     app_restart_backoff: float = 1.0
     app_max_restarts: int = 3

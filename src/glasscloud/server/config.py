@@ -64,6 +64,9 @@ class ServerConfig:
     keepalive_timeout: float = 15.0
     max_pending_per_address: int = 64
     fd_reserve: int = 128
+    # Start (and, in a lane of their own, stop) webhooks in flight per App server; the rest
+    # wait in order (server/webhook_queue.py).
+    webhook_concurrency: int = 64
     # Seconds between checks for API keys rotated by another process (the CLI); also the
     # refresh of the revoked developer tokens.
     key_check_interval: float = 2.0

@@ -58,6 +58,7 @@ class ServeFlags:
     keepalive_timeout: str | None = None
     max_pending_per_address: str | None = None
     fd_reserve: str | None = None
+    webhook_concurrency: str | None = None
     key_check_interval: str | None = None
     metrics_token: str | None = None
     metrics_networks: Sequence[str] | None = None
@@ -85,6 +86,7 @@ FILE_SETTINGS = (
     "keepalive_timeout",
     "max_pending_per_address",
     "fd_reserve",
+    "webhook_concurrency",
     "key_check_interval",
     "metrics_token",
     "metrics_networks",
@@ -355,6 +357,13 @@ def _count(raw: str, label: str) -> int:
     return int(text)
 
 
+def _positive_count(raw: str, label: str) -> int:
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit() and int(text) > 0):
+        raise ConfigError(f"{label} must be a whole number >= 1, not '{raw}'")
+    return int(text)
+
+
 _SIMPLE_SETTINGS: tuple[tuple[str, Callable[[str, str], Any]], ...] = (
     ("host", _non_empty),
     ("port", port_number),
@@ -367,6 +376,7 @@ _SIMPLE_SETTINGS: tuple[tuple[str, Callable[[str, str], Any]], ...] = (
     ("keepalive_timeout", _seconds),
     ("max_pending_per_address", _count),
     ("fd_reserve", _count),
+    ("webhook_concurrency", _positive_count),
     ("key_check_interval", _seconds),
     ("drain_delay", _seconds),
     # cluster mode (docs/cluster.md)

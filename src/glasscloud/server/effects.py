@@ -19,6 +19,7 @@ from glasscloud.core.records import AppRecord
 from glasscloud.protocol import app as app_wire
 from glasscloud.protocol.jsonio import encode_bytes, iso_timestamp
 from glasscloud.server.config import ServerConfig
+from glasscloud.server.webhook_queue import WebhookQueue, server_of
 from glasscloud.store.errors import FencedWrite
 from glasscloud.store.store import Store
 
@@ -29,6 +30,10 @@ _JSON_BODY = {"Content-Type": "application/json"}
 # running a few ms apart: waiting this long before writing makes one write of the burst,
 # not one per App (bench/session_open.py: 1.65 -> 1.15 writes per fresh session).
 RUNNING_WRITE_DELAY = 0.05
+# Webhooks that may wait per App server and kind: this many times the concurrency (at least
+# WEBHOOK_QUEUE_MIN); past that a start fails at once, retryable ("saturated").
+WEBHOOK_QUEUE_FACTOR = 64
+WEBHOOK_QUEUE_MIN = 1024
 
 
 class TaskSet:
@@ -70,6 +75,15 @@ class HttpEffects:
         self._metrics = metrics
         self._tasks = tasks
         self._http: aiohttp.ClientSession | None = None
+        # At most `webhook_concurrency` webhooks of a kind in flight per App server, the rest
+        # waiting in order (server/webhook_queue.py); each one's timeout runs from its send.
+        concurrency = config_ref().webhook_concurrency
+        self.queue = WebhookQueue(
+            tasks.spawn,
+            concurrency,
+            max(WEBHOOK_QUEUE_MIN, WEBHOOK_QUEUE_FACTOR * concurrency),
+            lambda kind: metrics.inc("webhook_failures", kind=kind, reason="saturated"),
+        )
         # Cluster mode: the epoch each write of a user's state carries (server/fencing.py).
         self.fence: Fence | None = None
         self._running = CoalescedWrites(
@@ -107,8 +121,10 @@ class HttpEffects:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
+            # No pool limits here: the queue bounds what is in flight per App server, and a
+            # pool wait would count against the webhook's timeout.
             self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=256, limit_per_host=64)
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=0)
             )
         return self._http
 
@@ -127,17 +143,19 @@ class HttpEffects:
         user_id: str,
         app_session_id: str,
         on_outcome: Callable[[WebhookOutcome], None],
+        on_send: Callable[[], bool] | None = None,
     ) -> None:
         payload = app_wire.session_request(
             app_session_id, user_id, self.ws_url_for(app), _now_iso()
         )
         timeout = self._config().timings.webhook_timeout
-
-        async def run() -> None:
-            outcome = await self._post(app, payload, timeout)
-            on_outcome(outcome)
-
-        self._tasks.spawn(run())
+        self.queue.submit(
+            server_of(app.public_url),
+            payload["type"],
+            lambda: self._post(app, payload, timeout),
+            on_outcome,
+            on_send,
+        )
 
     def request_app_stop(
         self,
@@ -149,14 +167,13 @@ class HttpEffects:
     ) -> None:
         payload = app_wire.stop_request(app_session_id, user_id, reason, _now_iso())
         timeout = self._config().timings.stop_webhook_timeout
-
-        async def run() -> None:
-            try:
-                await self._post(app, payload, timeout)
-            finally:
-                on_done()
-
-        self._tasks.spawn(run())
+        # A lane of their own: a stop never waits behind a storm of starts.
+        self.queue.submit(
+            server_of(app.public_url),
+            payload["type"],
+            lambda: self._post(app, payload, timeout),
+            lambda _outcome: on_done(),
+        )
 
     async def _post(
         self, app: AppRecord, payload: dict[str, Any], timeout: float

@@ -80,7 +80,10 @@ async def start_app(request: web.Request) -> web.Response:
 
     session.start_app(record, finish)
     timings = server.config.timings
-    budget = timings.app_start_timeout + timings.webhook_retry_delay + 5.0
+    # A start may wait in its App server's webhook queue before its own timeout runs.
+    budget = (
+        timings.app_start_queue_cap + timings.app_start_timeout + timings.webhook_retry_delay + 5.0
+    )
     try:
         result = await asyncio.wait_for(done, budget)
     except TimeoutError:
