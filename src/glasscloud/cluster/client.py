@@ -17,6 +17,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 TIMEOUT = 2.0
+POOL_WAIT = 5.0  # a storm's callers wait for a connection rather than fail
 MAX_CONNECTIONS = 64
 
 
@@ -24,7 +25,7 @@ def redis_client(url: str, max_connections: int = MAX_CONNECTIONS) -> aioredis.R
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
-        timeout=TIMEOUT,  # waiting for a pooled connection
+        timeout=POOL_WAIT,  # waiting for a pooled connection
         decode_responses=True,
         socket_timeout=TIMEOUT,
         socket_connect_timeout=TIMEOUT,
