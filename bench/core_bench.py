@@ -65,21 +65,27 @@ def build(k: int) -> tuple[UserSession, ManualClock, CountingConnection, list[Co
     session.attach_glasses(glasses)
     apps = []
     for i in range(k):
-        record = AppRecord(
-            package_name=f"com.bench.app{i}",
-            name=f"app{i}",
-            public_url="http://127.0.0.1:9",
-            app_type="background",
-            permissions=("MICROPHONE",),
-        )
-        session.start_app(record)
         conn = CountingConnection()
-        assert session.bind_app(record, conn, {}) is None
-        update = {"type": "subscription_update", "subscriptions": SUBSCRIPTIONS}
-        session.handle_app_text(conn, json.dumps(update))
+        add_app(session, i, conn)
         apps.append(conn)
     clock.advance(10)  # past the boot screens
     return session, clock, glasses, apps
+
+
+def add_app(session: UserSession, i: int, conn: Any) -> None:
+    """Start benchmark App `i` in the session, bound to `conn` and subscribed to
+    SUBSCRIPTIONS (shared with bench/write_path_bench.py)."""
+    record = AppRecord(
+        package_name=f"com.bench.app{i}",
+        name=f"app{i}",
+        public_url="http://127.0.0.1:9",
+        app_type="background",
+        permissions=("MICROPHONE",),
+    )
+    session.start_app(record)
+    assert session.bind_app(record, conn, {}) is None
+    update = {"type": "subscription_update", "subscriptions": SUBSCRIPTIONS}
+    session.handle_app_text(conn, json.dumps(update))
 
 
 def per_call_us(fn: Callable[[int], None], n: int, repeats: int = 5) -> float:

@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 from typing import Any
 
 import uvloop
 
-from bench.core_bench import SUBSCRIPTIONS, CountingConnection, StartAtOnce
+from bench.core_bench import CountingConnection, StartAtOnce, add_app
 from glasscloud.core.clock import ManualClock
 from glasscloud.core.context import SessionServices
 from glasscloud.core.metrics import Metrics
-from glasscloud.core.records import AppRecord
 from glasscloud.core.session import UserSession
 from glasscloud.core.timings import Timings
 from glasscloud.server.connection import WsConnection
@@ -97,19 +95,9 @@ def build(k: int) -> tuple[UserSession, list[WsConnection], list[CountingTranspo
     metrics = Metrics()
     conns, transports = [], []
     for i in range(k):
-        record = AppRecord(
-            package_name=f"com.bench.app{i}",
-            name=f"app{i}",
-            public_url="http://127.0.0.1:9",
-            app_type="background",
-            permissions=("MICROPHONE",),
-        )
-        session.start_app(record)
         request = _Request()
         conn = WsConnection(_Ws(), 1024, metrics, "app", request)  # type: ignore[arg-type]
-        assert session.bind_app(record, conn, {}) is None
-        update = {"type": "subscription_update", "subscriptions": SUBSCRIPTIONS}
-        session.handle_app_text(conn, json.dumps(update))
+        add_app(session, i, conn)
         conns.append(conn)
         transports.append(request.transport)
     clock.advance(10)
