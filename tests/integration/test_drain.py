@@ -5,6 +5,7 @@ process exits with status 0."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import time
 
@@ -66,3 +67,28 @@ async def test_sigterm_drains_then_closes_sockets_and_exits_0(tmp_path):
     finally:
         await server.kill()
     assert server.log_messages("draining")
+
+
+async def test_a_second_sigterm_during_the_drain_stops_at_once(tmp_path):
+    server = ServerProcess(
+        free_port(),
+        f"sqlite:///{tmp_path / 'drain.db'}",
+        SECRET,
+        extra_args=("--drain-delay", "30"),
+    )
+    await server.start()
+    try:
+        stopping = asyncio.create_task(server.terminate(timeout=20))
+        try:
+            async with asyncio.timeout(5):
+                while not server.log_messages("draining"):
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            raise AssertionError(server.tail()) from None
+        sent_at = time.monotonic()
+        server.signal(signal.SIGTERM)  # the operator insists
+        assert await asyncio.wait_for(stopping, 20) == 1
+        assert time.monotonic() - sent_at < 3.0
+        assert server.log_messages("second stop signal")
+    finally:
+        await server.kill()

@@ -126,6 +126,12 @@ class ServerProcess:
         """SIGKILL: no close frames, nothing flushed."""
         return await self._signal(signal.SIGKILL, 5.0)
 
+    def signal(self, sig: int) -> None:
+        """Send a signal without waiting for anything."""
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.send_signal(sig)
+
     async def _signal(self, sig: int, timeout: float) -> int | None:
         proc = self._proc
         if proc is None:

@@ -6,11 +6,12 @@ import asyncio
 import dataclasses
 import gc
 import logging
+import os
 
 from glasscloud.server.app import GlasscloudServer
 from glasscloud.server.config import ServerConfig
 from glasscloud.server.logs import setup_logging
-from glasscloud.signals import until_stop_signal
+from glasscloud.signals import on_second_signal, until_stop_signal
 from glasscloud.store.store import Store
 
 log = logging.getLogger("glasscloud.server")
@@ -57,16 +58,33 @@ async def drain(server: GlasscloudServer) -> None:
 
 
 async def serve(config: ServerConfig) -> None:
-    server = await start_server(config)
+    # Listening for SIGTERM before the server listens: a stop signal that arrives while it
+    # starts is a graceful stop right after, not the default action (killed, nothing flushed).
+    stop_signal = asyncio.ensure_future(until_stop_signal())
+    await asyncio.sleep(0)  # the handlers are in place from here on
+    try:
+        server = await start_server(config)
+    except BaseException:
+        stop_signal.cancel()
+        raise
     log.info(
         "serving; %d start-up objects frozen out of the garbage collector", freeze_startup_objects()
     )
     try:
-        await until_stop_signal()
+        await stop_signal
+        on_second_signal(_stop_now)
         await drain(server)
         log.info("shutting down")
     finally:
         await stop_server(server)
+
+
+def _stop_now() -> None:
+    """A second SIGINT/SIGTERM during the graceful stop: exit at once (status 1). What was
+    not yet written is lost, as with kill -9; the next process recovers from the store."""
+    log.warning("second stop signal: exiting now, without finishing the graceful stop")
+    logging.shutdown()
+    os._exit(1)
 
 
 def run_server(config: ServerConfig) -> None:
