@@ -47,7 +47,12 @@ from glasscloud.server.background import cancel_and_wait
 from glasscloud.server.config_sources import hide_password
 from glasscloud.server.http_errors import Envelope, error_response
 from glasscloud.server.session_views import session_summary
-from glasscloud.server.sessions import ClusterUnavailable, session_moving, unavailable
+from glasscloud.server.sessions import (
+    ClusterUnavailable,
+    records_of,
+    session_moving,
+    unavailable,
+)
 from glasscloud.store.errors import FencedWrite
 
 if TYPE_CHECKING:
@@ -307,7 +312,7 @@ class ClusterNode:
         if for_app is not None and for_app not in user.running_apps:
             await self._release(user_id, claim.epoch)
             return None
-        records = await self._records(user.running_apps)
+        records = await records_of(self.server, user.running_apps)
         # Taking a user back from ourselves (a restart): the Apps reconnect by themselves.
         resumable = claim.node in ("", self.node_id)
         session, created = self.server.registry.get_or_create(
@@ -319,13 +324,6 @@ class ClusterNode:
             if claim.fresh and claim.node and claim.node != self.node_id:
                 self.metrics.inc("cluster_takeovers", kind="moved")
         return session
-
-    async def _records(self, packages: tuple[str, ...]) -> list[Any]:
-        records = []
-        for package_name in packages:
-            if (record := await self.server.app_records.get(package_name)) is not None:
-                records.append(record)
-        return records
 
     async def _take_when_free(self, user_id: str, session: UserSession) -> None:
         """Glasses were accepted while a silent node held the lease: take the user over as
@@ -361,7 +359,7 @@ class ClusterNode:
             self.metrics.inc("cluster_takeovers", kind="expired")
             log.info("took the user over after the old lease expired", extra={"userId": user_id})
             self.server.session_settings.remember(session, *settings)
-            session.restore(await self._records(user.running_apps), user.resume_state)
+            session.restore(await records_of(self.server, user.running_apps), user.resume_state)
         finally:
             if self._waiting.get(user_id) is asyncio.current_task():
                 del self._waiting[user_id]

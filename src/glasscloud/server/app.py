@@ -64,7 +64,6 @@ from glasscloud.tts.registry import build_synthesizer
 
 if TYPE_CHECKING:
     from glasscloud.cluster.node import ClusterNode
-    from glasscloud.core.records import AppRecord
 
 log = logging.getLogger("glasscloud.server")
 
@@ -242,9 +241,6 @@ class GlasscloudServer:
         """Where this process marks itself alive: per node in a cluster (each node's Apps
         reconnect to that node only)."""
         return f"{ALIVE_META_KEY}:{self.cluster.node_id}" if self.cluster else ALIVE_META_KEY
-
-    async def app_record(self, package_name: str) -> AppRecord | None:
-        return await self.app_records.get(package_name)
 
     def cluster_event(self, message: dict[str, Any]) -> None:
         """Another node changed an App or heard from its server: act on it here too."""

@@ -10,8 +10,11 @@ from glasscloud.core.session import UserSession
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from aiohttp import web
 
+    from glasscloud.core.records import AppRecord
     from glasscloud.server.app import GlasscloudServer
 
 
@@ -51,7 +54,7 @@ async def open_session(
     user, app_settings = await server.store.open_user(user_id)
     if for_app is not None and for_app not in user.running_apps:
         return None
-    records = [r for p in user.running_apps if (r := await server.app_records.get(p)) is not None]
+    records = await records_of(server, user.running_apps)
     session, created = server.registry.get_or_create(user_id, user.settings)
     if created:
         server.session_settings.remember(session, app_settings, generation)
@@ -69,3 +72,8 @@ async def served_elsewhere(
     from glasscloud.server.http_errors import Envelope
 
     return await server.cluster.forward(request, user_id, Envelope.PHONE)
+
+
+async def records_of(server: GlasscloudServer, packages: Sequence[str]) -> list[AppRecord]:
+    """The records of the Apps a user ran (one that was deleted since is left out)."""
+    return [r for p in packages if (r := await server.app_records.get(p)) is not None]

@@ -116,7 +116,7 @@ async def update_settings(request: web.Request) -> web.Response:
     package = request.match_info["package"]
     if (answer := await served_elsewhere(server, request, user_id)) is not None:
         return answer  # the node serving the user tells its live App
-    record = await server.app_record(package)
+    record = await server.app_records.get(package)
     if record is None:
         return _refusal(request, package_not_found(package))
     try:
