@@ -88,6 +88,7 @@ class Server:
         port: int,
         profile: bool = False,
         extra_variants: tuple[str, ...] = (),
+        serve_args: tuple[str, ...] = (),
     ) -> None:
         self.secret = secrets.token_hex(32)
         self.metrics = f"{directory}/metrics.json"
@@ -98,7 +99,7 @@ class Server:
         variants = ["no-stalls", "count-store", "gc-time", *extra_variants]
         if profile:
             variants.append("cprofile")
-        cmd += ["--variant", ",".join(variants)]
+        cmd += ["--variant", ",".join(variants), *serve_args]
         self.log = open(f"{directory}/server.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self.log, text=True
@@ -183,6 +184,7 @@ async def _measure(
     pyspy: str = "",
     cprofile: str = "",
     variants: tuple[str, ...] = (),
+    redis_url: str = "",
 ) -> dict[str, Any]:
     directory = tempfile.mkdtemp(prefix="gcbench-open-")
     database = f"sqlite:///{directory}/bench.db"
@@ -191,7 +193,12 @@ async def _measure(
     webhooks = WebhookServer(Tally(), sessions, {}, None)
     await webhooks.start()
     webhooks.packages.update(await _prepare(database, webhooks.port, mode, users))
-    server = Server(code, database, directory, port, bool(cprofile), variants)
+    # a cluster node: every user's lease is free (its previous owner drained), so each open
+    # is the takeover path: the claim, `take_user_for_session`, then the restore
+    serve_args = (
+        ("--redis", redis_url, "--node-id", "node-a", "--max-pending", "0") if redis_url else ()
+    )
+    server = Server(code, database, directory, port, bool(cprofile), variants, serve_args)
     try:
         tokens = {user: issue_core_token(server.secret, user) for user in users}
         await asyncio.sleep(0.5)
@@ -255,6 +262,7 @@ async def _measure(
         cpu_total = cpu2 - cpu0 - idle_rate * (t2 - t0)
         return {
             "mode": mode,
+            "cluster": bool(redis_url),
             "sessions": n,
             "concurrency": concurrency,
             "opened": opened,
@@ -313,6 +321,22 @@ async def _run(args: argparse.Namespace) -> None:
     if args.with_main:
         targets["main"] = export_ref(args.main_ref)
     port = 8900 + os.getpid() % 400
+    redis = None
+    if args.cluster:
+        from bench.cluster import Redis
+
+        redis = Redis()
+    try:
+        results = await _rounds(args, targets, port, redis.url if redis else "")
+    finally:
+        if redis is not None:
+            redis.stop()
+    _summarise(args, results)
+
+
+async def _rounds(
+    args: argparse.Namespace, targets: dict[str, Path], port: int, redis_url: str
+) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     for round_no in range(args.rounds):
         for n in [int(x) for x in args.sessions.split(",")]:
@@ -329,6 +353,7 @@ async def _run(args: argparse.Namespace) -> None:
                         args.pyspy and f"{args.pyspy}.{target}.{mode}.{n}.txt",
                         args.cprofile and f"{args.cprofile}.{target}.{mode}.{n}.prof",
                         tuple(v for v in args.variant.split(",") if v),
+                        redis_url,
                     )
                     result.update(target=target, round=round_no)
                     results.append(result)
@@ -339,6 +364,10 @@ async def _run(args: argparse.Namespace) -> None:
                         print("   refused:", json.dumps(result["connections_refused"]))
                     if result["failure_reasons"]:
                         print("   failures:", json.dumps(result["failure_reasons"]), flush=True)
+    return results
+
+
+def _summarise(args: argparse.Namespace, results: list[dict[str, Any]]) -> None:
     summary = []
     keys = {(r["target"], r["mode"], r["sessions"]) for r in results}
     for target, mode, n in sorted(keys):
@@ -372,6 +401,9 @@ def main() -> None:
     parser.add_argument("--sessions", default="500,2000", help="comma-separated N")
     parser.add_argument("--modes", default="fresh,restore")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--cluster", action="store_true", help="the server as a cluster node on a fresh Redis"
+    )
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--with-main", action="store_true")
     parser.add_argument("--main-ref", default="main")

@@ -238,14 +238,29 @@ async def test_a_takeover_committed_while_a_write_waits_fences_that_write(
     )
 
 
-async def test_two_concurrent_takeovers_leave_the_higher_epoch(two_nodes):
+async def _take_for_session(store: Store, user_id: str, epoch: int) -> UserRecord:
+    record, _settings = await store.take_user_for_session(user_id, epoch)
+    return record
+
+
+# Both ways of taking a user over: `take_user`, and the one a node opening a session uses
+# (a conditional UPDATE ... RETURNING, falling back to take_user's check).
+TAKES = pytest.mark.parametrize(
+    "take",
+    [lambda store, user, epoch: store.take_user(user, epoch), _take_for_session],
+    ids=["take_user", "take_user_for_session"],
+)
+
+
+@TAKES
+async def test_two_concurrent_takeovers_leave_the_higher_epoch(two_nodes, take):
     first, second = two_nodes
     for round_ in range(15):
         low, high = 2 * round_ + 1, 2 * round_ + 2
         nodes = [(first, low), (second, high)]
         random.shuffle(nodes)
         results = await asyncio.gather(
-            *(node.take_user(USER, epoch) for node, epoch in nodes), return_exceptions=True
+            *(take(node, USER, epoch) for node, epoch in nodes), return_exceptions=True
         )
         by_epoch = {epoch: result for (_, epoch), result in zip(nodes, results, strict=True)}
         assert isinstance(by_epoch[high], UserRecord), by_epoch[high]
@@ -259,11 +274,15 @@ async def test_two_concurrent_takeovers_leave_the_higher_epoch(two_nodes):
         assert (await first.get_user(USER)).owner_epoch == high
 
 
-async def test_many_concurrent_takeovers_end_at_the_highest_epoch(two_nodes):
+@TAKES
+@pytest.mark.parametrize("stored_before", [True, False], ids=["stored", "never-stored"])
+async def test_many_concurrent_takeovers_end_at_the_highest_epoch(two_nodes, take, stored_before):
+    if stored_before:
+        await two_nodes[0].set_running_apps(USER, ["com.kept"])
     epochs = list(range(1, 41))
     random.shuffle(epochs)
     results = await asyncio.gather(
-        *(two_nodes[i % 2].take_user(USER, e) for i, e in enumerate(epochs)),
+        *(take(two_nodes[i % 2], USER, e) for i, e in enumerate(epochs)),
         return_exceptions=True,
     )
     for epoch, result in zip(epochs, results, strict=True):
@@ -272,7 +291,9 @@ async def test_many_concurrent_takeovers_end_at_the_highest_epoch(two_nodes):
         else:
             assert isinstance(result, UserRecord), result
             assert result.owner_epoch == epoch
-    assert (await two_nodes[0].get_user(USER)).owner_epoch == 40
+    final = await two_nodes[0].get_user(USER)
+    assert final.owner_epoch == 40
+    assert final.running_apps == (("com.kept",) if stored_before else ())
 
 
 async def test_an_old_owner_racing_a_takeover_never_overwrites_the_new_owner(two_nodes):
@@ -353,3 +374,40 @@ async def test_take_user_for_session_fences_and_reads_the_app_settings_at_once(s
     with pytest.raises(FencedWrite) as refused:
         await store.take_user_for_session("amy@example.com", 6)
     assert refused.value.current_epoch == 7
+    # refused: nothing changed, and the owner itself may take it again at its epoch
+    again, _ = await store.take_user_for_session("amy@example.com", 7)
+    assert again.owner_epoch == 7 and again.running_apps == ("com.example.a",)
+
+
+async def test_take_user_for_session_of_a_user_never_stored_creates_it(store):
+    user, settings = await store.take_user_for_session("new@example.com", 3)
+    assert user == UserRecord(user_id="new@example.com", owner_epoch=3)
+    assert settings == {}
+    assert (await store.get_user("new@example.com")).owner_epoch == 3
+
+
+async def test_a_stale_write_waiting_behind_take_user_for_session_is_fenced(store, store_url):
+    """The conditional UPDATE takes the row's lock as FOR UPDATE does: the old owner's
+    writes racing a takeover on another Store either commit before it (and are what it
+    reads) or are refused; none lands after it."""
+    await store.take_user(USER, 1)
+    await store.set_running_apps(USER, ["com.kept"], epoch=1)
+    other = await Store.open(store_url)
+    try:
+        results = await asyncio.gather(
+            other.take_user_for_session(USER, 2),
+            *(store.set_running_apps(USER, ["com.stale"], epoch=1) for _ in range(5)),
+            return_exceptions=True,
+        )
+    finally:
+        await other.close()
+    assert isinstance(results[0], tuple), results[0]
+    taken_apps = results[0][0].running_apps
+    # every stale write that succeeded committed before the takeover (it is what it read)
+    for result in results[1:]:
+        assert result is None or isinstance(result, FencedWrite), result
+    if any(r is None for r in results[1:]):
+        assert taken_apps == ("com.stale",)
+    with pytest.raises(FencedWrite):
+        await store.set_running_apps(USER, ["com.stale"], epoch=1)
+    assert (await store.get_user(USER)).running_apps == taken_apps

@@ -13,7 +13,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from glasscloud.core.records import UserRecord
@@ -40,12 +40,23 @@ class SessionReads:
         return await self._run(lambda conn: read_for_session(conn, uid))
 
 
+# A node taking the user over (cluster mode): raise the fencing epoch and read the user's
+# row in one statement, unless a newer owner's epoch is stored (then no row comes back).
+TAKE_USER = (
+    update(users)
+    .where(users.c.user_id == bindparam("uid"), users.c.owner_epoch <= bindparam("epoch"))
+    .values(owner_epoch=bindparam("epoch"))
+    .returning(users.c.settings, users.c.resume_state)
+)
+
+
 def read_for_session(
-    conn: Connection, uid: str, owner_epoch: int = 0
+    conn: Connection, uid: str, owner_epoch: int = 0, user_row: Any = None
 ) -> tuple[UserRecord, dict[str, dict[str, Any]]]:
-    """`open_user`'s reads on an open transaction (also `Store.take_user_for_session`)."""
+    """`open_user`'s reads on an open transaction (also `Store.take_user_for_session`,
+    which passes the user's row it already read as `user_row`)."""
     params = {"uid": uid}
-    row = conn.execute(_USER, params).one_or_none()
+    row = conn.execute(_USER, params).one_or_none() if user_row is None else user_row
     apps = conn.execute(_APPS, params).all()
     settings = json.loads(row.settings) if row is not None and row.settings else {}
     display = json.loads(row.resume_state) if row is not None and row.resume_state else {}
