@@ -51,7 +51,7 @@ from picows import WSFrame, WSListener, WSTransport
 from bench.loadgen import _server_metrics
 from bench.peers import HOST, TEXT, connect
 from bench.run import LIGHT, RESULTS, Target, wait_quiet
-from bench.stats import ProcStats, percentile, pin, raise_nofile
+from bench.stats import ProcStats, own_cpu, percentile, pin, raise_nofile
 from glasscloud.auth.tokens import issue_core_token
 from glasscloud.store.store import Store
 
@@ -583,7 +583,15 @@ async def _move(
             )
             await asyncio.sleep(1.0)  # attached
         hooks0 = gen.webhooks
-        b0, r0 = b_stats.cpu(), r_stats.cpu()
+        b0, r0, g0 = b_stats.cpu(), r_stats.cpu(), own_cpu()
+        a_seen = [a_stats.cpu()] * 2  # at the signal, and the last reading while A lives
+
+        async def watch_a() -> None:
+            while (cpu := _cpu_or(a_stats, -1.0)) >= 0:
+                a_seen[1] = cpu
+                await asyncio.sleep(0.1)
+
+        a_watch = asyncio.get_running_loop().create_task(watch_a())
         gen.begin_move(group.b.port)
         os.kill(group.a.proc.pid, signal.SIGTERM if how == "term" else signal.SIGKILL)
         loop = asyncio.get_running_loop()
@@ -604,6 +612,9 @@ async def _move(
                 out["b_tasks_when_stuck"] = Path(group.b.metrics + ".tasks.txt").read_text()[:6000]
         b_cpu = b_stats.cpu() - b0
         r_cpu = r_stats.cpu() - r0
+        gen_cpu = own_cpu() - g0
+        a_watch.cancel()
+        a_cpu = a_seen[1] - a_seen[0]  # A drains on B's core (SIGTERM); up to 0.1 s unseen
         await asyncio.sleep(0.5)
         if spy is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -640,6 +651,9 @@ async def _move(
             b_cpu_ms_per_moved_session=round(b_cpu / max(1, len(took)) * 1000, 2),
             b_cpu_pct_during=round(b_cpu / (end - gen.signal_at) * 100, 1),
             redis_cpu_s=round(r_cpu, 2),
+            # core 1 holds the generator and Redis: a busy core 1 lengthens every round trip
+            generator_cpu_pct_during=round(gen_cpu / (end - gen.signal_at) * 100, 1),
+            a_cpu_s_during_move=round(a_cpu, 2),
             webhooks_during_move=gen.webhooks - hooks0,
             webhook_errors=gen.webhook_errors,
             machine_busy_pct_before=other,
@@ -655,6 +669,14 @@ async def _move(
     finally:
         await gen.stop()
     return out
+
+
+def _cpu_or(stats: ProcStats, default: float) -> float:
+    """The process's CPU seconds, or `default` once it is gone (and reaped)."""
+    try:
+        return stats.cpu()
+    except psutil.Error:
+        return default
 
 
 def _run_move(
@@ -713,6 +735,8 @@ _SHOW_STORM = (
     "b_cpu_ms_per_moved_session",
     "b_cpu_pct_during",
     "redis_cpu_s",
+    "generator_cpu_pct_during",
+    "a_cpu_s_during_move",
     "never_back",
     "reconnect_failures",
     "fill_failed",

@@ -137,6 +137,8 @@ def apply_variants(names: list[str]) -> dict[str, object]:
             overrides["webhook_concurrency"] = int(name.split("=")[1])
         elif name == "no-gc":  # the collector off: what the collector costs, at most
             overrides["no_gc"] = True
+        elif name == "gc-garbage":  # keep cyclic garbage (gc.DEBUG_SAVEALL); the dump counts it
+            overrides["gc_garbage"] = True
         elif name == "cprofile":  # cProfile the event loop's thread until SIGTERM
             overrides["cprofile"] = True
         elif name == "count-store":  # count Store operations (bench/session_open.py)
@@ -251,6 +253,8 @@ async def _main(args: argparse.Namespace) -> None:
         gc.disable()
     if "gc_threshold" in overrides:
         gc.set_threshold(*overrides["gc_threshold"])  # type: ignore[misc]
+    if overrides.get("gc_garbage"):
+        gc.set_debug(gc.DEBUG_SAVEALL)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     dump_writers = watch_writers(server, args.metrics_out + ".writers.jsonl")
@@ -281,6 +285,16 @@ async def _main(args: argparse.Namespace) -> None:
             items.append({"name": "gc_seconds", "labels": {"generation": gen}, "value": seconds})
         for op, count in (store_ops or {}).items():
             items.append({"name": "store_operations", "labels": {"op": op}, "value": count})
+        if gc_time is not None:  # what the collector walks (not counting the frozen)
+            tracked = len(gc.get_objects())
+            items.append({"name": "gc_tracked_objects", "labels": {}, "value": tracked})
+        if overrides.get("gc_garbage"):  # what only the collector could free, by type
+            import collections
+
+            gc.collect()
+            kinds = collections.Counter(type(o).__qualname__ for o in gc.garbage)
+            for kind, count in kinds.most_common(40):
+                items.append({"name": "gc_garbage", "labels": {"type": kind}, "value": count})
         with open(args.metrics_out, "w") as out:
             json.dump(items, out)
 

@@ -116,6 +116,10 @@ class Server:
         for i in items:
             if i["name"] == "gc_seconds":
                 ops["gc" + i["labels"]["generation"]] = i["value"]
+            elif i["name"] == "gc_garbage":
+                ops["garbage_" + i["labels"]["type"]] = i["value"]
+            elif i["name"] == "gc_tracked_objects":
+                ops["gc_tracked_objects"] = i["value"]
             elif i["name"] == "connections_refused":  # the admission guard (per address...)
                 ops["refused_" + i["labels"].get("reason", "")] = i["value"]
         return ops
@@ -251,6 +255,8 @@ async def _measure(
         cpu2, t2 = server.stats.cpu(), time.monotonic()
         ops = server.store_ops()
         delta = {op: ops.get(op, 0) - ops_before.get(op, 0) for op in ops}
+        tracked = delta.pop("gc_tracked_objects", 0)
+        garbage = {op[8:]: delta.pop(op) for op in list(delta) if op.startswith("garbage_")}
         gc_s = {op: c for op, c in delta.items() if op.startswith("gc")}
         refused = {op[8:]: c for op, c in delta.items() if op.startswith("refused_") and c}
         session_ops = {
@@ -285,6 +291,10 @@ async def _measure(
                 g: 1000 * s / max(opened, 1) for g, s in gc_s.items() if "passes" not in g
             },
             "gc_passes": {g: s for g, s in gc_s.items() if "passes" in g},
+            # objects the collector tracks, per open session, after the wave and its settle
+            "gc_tracked_objects_per_session": tracked / max(opened, 1),
+            # variant gc-garbage: cyclic garbage per session, by type
+            "gc_garbage_per_session": {k: v / max(opened, 1) for k, v in garbage.items()},
             "all_running_p50_ms": 1000 * (percentile(times, 50) or 0),
             "all_running_p99_ms": 1000 * (percentile(times, 99) or 0),
             "machine_loadavg_after": os.getloadavg()[0],
@@ -359,7 +369,16 @@ async def _rounds(
                     results.append(result)
                     print(_line(target, result), flush=True)
                     print("   store ops:", json.dumps(result["store_ops"]), flush=True)
-                    print("   gc ms/session:", json.dumps(result["gc_ms_per_session"]))
+                    print(
+                        "   gc ms/session:",
+                        json.dumps(result["gc_ms_per_session"]),
+                        f"tracked objects/session {result['gc_tracked_objects_per_session']:.0f}",
+                    )
+                    if result["gc_garbage_per_session"]:
+                        top = sorted(
+                            result["gc_garbage_per_session"].items(), key=lambda kv: -kv[1]
+                        )
+                        print("   cyclic garbage/session:", {k: round(v, 1) for k, v in top[:25]})
                     if result["connections_refused"]:
                         print("   refused:", json.dumps(result["connections_refused"]))
                     if result["failure_reasons"]:
