@@ -295,6 +295,13 @@ async def _main(args: argparse.Namespace) -> None:
             kinds = collections.Counter(type(o).__qualname__ for o in gc.garbage)
             for kind, count in kinds.most_common(40):
                 items.append({"name": "gc_garbage", "labels": {"type": kind}, "value": count})
+            alive = collections.Counter(
+                ("coroutine:" + o.__qualname__) if asyncio.iscoroutine(o) and hasattr(o, "__qualname__")
+                else type(o).__qualname__
+                for o in gc.get_objects()
+            )
+            for kind, count in alive.most_common(40):
+                items.append({"name": "gc_alive", "labels": {"type": kind}, "value": count})
         with open(args.metrics_out, "w") as out:
             json.dump(items, out)
 

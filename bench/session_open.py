@@ -116,8 +116,8 @@ class Server:
         for i in items:
             if i["name"] == "gc_seconds":
                 ops["gc" + i["labels"]["generation"]] = i["value"]
-            elif i["name"] == "gc_garbage":
-                ops["garbage_" + i["labels"]["type"]] = i["value"]
+            elif i["name"] in ("gc_garbage", "gc_alive"):
+                ops[i["name"][3:] + "_" + i["labels"]["type"]] = i["value"]
             elif i["name"] == "gc_tracked_objects":
                 ops["gc_tracked_objects"] = i["value"]
             elif i["name"] == "connections_refused":  # the admission guard (per address...)
@@ -257,6 +257,7 @@ async def _measure(
         delta = {op: ops.get(op, 0) - ops_before.get(op, 0) for op in ops}
         tracked = delta.pop("gc_tracked_objects", 0)
         garbage = {op[8:]: delta.pop(op) for op in list(delta) if op.startswith("garbage_")}
+        alive = {op[6:]: delta.pop(op) for op in list(delta) if op.startswith("alive_")}
         gc_s = {op: c for op, c in delta.items() if op.startswith("gc")}
         refused = {op[8:]: c for op, c in delta.items() if op.startswith("refused_") and c}
         session_ops = {
@@ -295,6 +296,7 @@ async def _measure(
             "gc_tracked_objects_per_session": tracked / max(opened, 1),
             # variant gc-garbage: cyclic garbage per session, by type
             "gc_garbage_per_session": {k: v / max(opened, 1) for k, v in garbage.items()},
+            "gc_alive_per_session": {k: v / max(opened, 1) for k, v in alive.items()},
             "all_running_p50_ms": 1000 * (percentile(times, 50) or 0),
             "all_running_p99_ms": 1000 * (percentile(times, 99) or 0),
             "machine_loadavg_after": os.getloadavg()[0],
@@ -379,6 +381,8 @@ async def _rounds(
                             result["gc_garbage_per_session"].items(), key=lambda kv: -kv[1]
                         )
                         print("   cyclic garbage/session:", {k: round(v, 1) for k, v in top[:25]})
+                        top = sorted(result["gc_alive_per_session"].items(), key=lambda kv: -kv[1])
+                        print("   tracked objects/session:", {k: round(v, 1) for k, v in top[:40]})
                     if result["connections_refused"]:
                         print("   refused:", json.dumps(result["connections_refused"]))
                     if result["failure_reasons"]:

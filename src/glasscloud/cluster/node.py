@@ -72,6 +72,12 @@ SETTLE_TIMEOUT = 2.0  # writes of a user being let go, before its lease is relea
 MOVED_APP_GRACE = 10.0  # App sockets of a user who moved, left for the SDK to drop
 
 
+def _until_free(claim: Claim, lease_seconds: float = float("inf")) -> float:
+    """How long to sleep before claiming a lease another node holds again: until it would
+    run out (plus a little: Redis expires keys on the millisecond), at most a lease time."""
+    return min(max(claim.seconds_left + 0.02, 0.05), lease_seconds)
+
+
 def default_node_id(host_name: str, port: int) -> str:
     """`<host>-<port>`, cut to what a node id may hold."""
     base = re.sub(r"[^A-Za-z0-9._-]", "-", host_name.split(".")[0]) or "node"
@@ -232,7 +238,7 @@ class ClusterNode:
         self.metrics.inc("cluster_lease_waits")
         session, _ = self.server.registry.get_or_create(user_id, user.settings, resumable=False)
         self._waiting[user_id] = asyncio.get_running_loop().create_task(
-            self._take_when_free(user_id, session)
+            self._take_when_free(user_id, session, first_wait=_until_free(claim))
         )
         return session
 
@@ -325,31 +331,37 @@ class ClusterNode:
                 self.metrics.inc("cluster_takeovers", kind="moved")
         return session
 
-    async def _take_when_free(self, user_id: str, session: UserSession) -> None:
+    async def _take_when_free(
+        self, user_id: str, session: UserSession, first_wait: float
+    ) -> None:
         """Glasses were accepted while a silent node held the lease: take the user over as
         soon as the lease is free. Each try sleeps until that lease would run out (or the
-        old node says it lets go), so thousands of waiting users cost a few Redis calls
-        each, not a poll every few milliseconds."""
+        old node says it lets go), so thousands of waiting users cost a claim or two each,
+        not a poll every few milliseconds. The first sleep is what the caller's claim said
+        was left (`first_wait`): that claim was made a moment ago."""
         wake = self._wakeups[user_id] = asyncio.Event()
         hurry_until = 0.0  # the old node said it lets go: its release is a moment away
+        wait = first_wait
         try:
             while not session.disposed and not self.draining:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), wait)
+                if wake.is_set():
+                    hurry_until = time.monotonic() + HANDOVER_WAIT
+                wake.clear()
+                if session.disposed or self.draining:
+                    return
                 wait = LEASE_RETRY
                 try:
                     claim = await self.leases.claim(user_id)
                     if claim.owned:
                         claim, user, settings = await self._take_user(user_id, claim)
                         break
-                    wait = min(max(claim.seconds_left + 0.02, 0.05), self.lease_seconds)
+                    wait = _until_free(claim, self.lease_seconds)
                     if time.monotonic() < hurry_until:
                         wait = HANDOVER_POLL
                 except RedisError:
                     self.metrics.inc("cluster_redis_errors")
-                wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), wait)
-                if wake.is_set():
-                    hurry_until = time.monotonic() + HANDOVER_WAIT
             else:
                 return
             if session.disposed or self.server.registry.get(user_id) is not session:
