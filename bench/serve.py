@@ -295,11 +295,12 @@ async def _main(args: argparse.Namespace) -> None:
             kinds = collections.Counter(type(o).__qualname__ for o in gc.garbage)
             for kind, count in kinds.most_common(40):
                 items.append({"name": "gc_garbage", "labels": {"type": kind}, "value": count})
-            alive = collections.Counter(
-                ("coroutine:" + o.__qualname__) if asyncio.iscoroutine(o) and hasattr(o, "__qualname__")
-                else type(o).__qualname__
-                for o in gc.get_objects()
-            )
+            def kind_of(obj: object) -> str:
+                if asyncio.iscoroutine(obj) and hasattr(obj, "__qualname__"):
+                    return "coroutine:" + obj.__qualname__
+                return type(obj).__qualname__
+
+            alive = collections.Counter(kind_of(o) for o in gc.get_objects())
             for kind, count in alive.most_common(40):
                 items.append({"name": "gc_alive", "labels": {"type": kind}, "value": count})
         with open(args.metrics_out, "w") as out:
