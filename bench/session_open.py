@@ -313,7 +313,8 @@ async def _measure(
         if cprofile and os.path.exists(server.metrics + ".prof"):
             shutil.copy(server.metrics + ".prof", cprofile)
         await webhooks.stop()
-        shutil.rmtree(directory, ignore_errors=True)
+        if not os.environ.get("GCBENCH_KEEP"):  # keep the server's log and metrics
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _line(target: str, r: dict[str, Any]) -> str:

@@ -143,10 +143,10 @@ class AppLifecycle:
                 slot.start_timer = self.ctx.clock.call_later(
                     wait, lambda s=slot: self._resume_window_over(s)
                 )
+                self.ctx.app_log(package_name).info("waiting for the App to resume")
             elif self.glasses_attached:  # restored after the glasses' ack (a cluster takeover)
                 self.relaunch(slot, 1)
-                continue
-            self.ctx.app_log(package_name).info("waiting for the App to resume")
+            # else: asked for by webhook as soon as the glasses are here ("starting App")
         self._running_saved.remember(self.persisted())  # what the store holds now
 
     def _resume_window_over(self, slot: AppSlot) -> None:
