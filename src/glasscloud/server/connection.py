@@ -176,10 +176,7 @@ class WsConnection:
         self._behind = False  # the writer task owns the writes until the buffer is empty
         self._wake = asyncio.Event()
         self._done = False
-        # Started the first time it is needed (the peer is behind, a close is due, someone
-        # waits for the close): most sockets never fall behind, and a task per socket is
-        # ~10 objects the collector walks and a task start during a reconnect storm.
-        self._writer: asyncio.Task[None] | None = None
+        self._writer = asyncio.create_task(self._write_behind())
 
     @property
     def closed(self) -> bool:
@@ -268,13 +265,7 @@ class WsConnection:
         self._behind = True
         stats = self.stats
         stats.queued_max = max(stats.queued_max, self._out.queued)
-        self._start_writer()
         self._wake.set()
-
-    def _start_writer(self) -> asyncio.Task[None]:
-        if self._writer is None:
-            self._writer = self._loop.create_task(self._write_behind())
-        return self._writer
 
     def _count_out(self) -> None:
         stats, out = self.stats, self._out
@@ -288,7 +279,7 @@ class WsConnection:
         self._done = True
         self._out.abort()
         self._transport.abort()
-        if self._writer is not None and not self._writer.done():
+        if not self._writer.done():
             self._writer.cancel()
 
     def close(self, code: int, reason: str) -> None:
@@ -330,15 +321,12 @@ class WsConnection:
                 self._metrics.inc("send_dropped", waiting, side=self._side, reason="closed")
 
     async def wait_closed(self, timeout: float = 5.0) -> None:
-        if self._writer is None and self._done:
-            return  # gone before it ever needed a writer
-        writer = self._start_writer()  # a close asked for may not be flushed yet
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(writer), timeout)
+            await asyncio.wait_for(asyncio.shield(self._writer), timeout)
 
     def finish(self) -> None:
         """The socket is gone: stop the writer."""
         self._done = True
         self._out.abort()
-        if self._writer is not None and not self._writer.done():
+        if not self._writer.done():
             self._writer.cancel()
