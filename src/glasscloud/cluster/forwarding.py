@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
+from glasscloud.server.request_context import FORWARDED_BY
+
 log = logging.getLogger("glasscloud.cluster")
 
-FORWARDED_BY = "X-Glasscloud-Forwarded-By"
 SERVED_BY = "X-Glasscloud-Served-By"  # on a forwarded answer: the node that gave it
 _PASSED_ON = ("Authorization", "Content-Type", "Accept")
 
@@ -66,7 +67,6 @@ class Forwarder:
             log.warning("could not forward %s to %s: %s", request.rel_url.path, base_url, exc)
             return None
 
-
     async def relay_stream(
         self,
         request: web.Request,
@@ -100,8 +100,4 @@ class Forwarder:
                     await response.write(chunk)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.info("relayed stream from %s ended: %s", base_url, exc)
-
-
-def was_forwarded(request: web.Request) -> bool:
-    return FORWARDED_BY in request.headers
 

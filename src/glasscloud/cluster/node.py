@@ -37,7 +37,7 @@ from redis.exceptions import RedisError
 from glasscloud.cluster.bus import Bus
 from glasscloud.cluster.client import redis_client
 from glasscloud.cluster.directory import NodeDirectory, NodeInfo
-from glasscloud.cluster.forwarding import Forwarder, was_forwarded
+from glasscloud.cluster.forwarding import Forwarder
 from glasscloud.cluster.leases import Claim, Leases
 from glasscloud.core.records import UserRecord
 from glasscloud.core.session import UserSession
@@ -46,6 +46,7 @@ from glasscloud.protocol.errors import ErrorCode, ProtocolError
 from glasscloud.server.background import cancel_and_wait
 from glasscloud.server.config_sources import hide_password
 from glasscloud.server.http_errors import Envelope, error_response
+from glasscloud.server.request_context import was_forwarded
 from glasscloud.server.session_views import session_summary
 from glasscloud.server.sessions import (
     ClusterUnavailable,
@@ -72,7 +73,7 @@ SETTLE_TIMEOUT = 2.0  # writes of a user being let go, before its lease is relea
 MOVED_APP_GRACE = 10.0  # App sockets of a user who moved, left for the SDK to drop
 
 
-def _until_free(claim: Claim, lease_seconds: float = float("inf")) -> float:
+def _until_free(claim: Claim, lease_seconds: float) -> float:
     """How long to sleep before claiming a lease another node holds again: until it would
     run out (plus a little: Redis expires keys on the millisecond), at most a lease time."""
     return min(max(claim.seconds_left + 0.02, 0.05), lease_seconds)
@@ -237,8 +238,9 @@ class ClusterNode:
         )
         self.metrics.inc("cluster_lease_waits")
         session, _ = self.server.registry.get_or_create(user_id, user.settings, resumable=False)
+        first_wait = _until_free(claim, self.lease_seconds)
         self._waiting[user_id] = asyncio.get_running_loop().create_task(
-            self._take_when_free(user_id, session, first_wait=_until_free(claim))
+            self._take_when_free(user_id, session, first_wait)
         )
         return session
 

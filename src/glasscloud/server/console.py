@@ -33,13 +33,11 @@ from glasscloud.core.mirror import Mirror, seed_from_display
 from glasscloud.protocol.errors import ErrorCode, ProtocolError
 from glasscloud.protocol.jsonio import encode
 from glasscloud.server.dev_api import _developer, _refuse
-from glasscloud.server.request_context import SERVER_KEY, server_of
+from glasscloud.server.request_context import SERVER_KEY, server_of, was_forwarded
 
 if TYPE_CHECKING:
     from glasscloud.core.session import UserSession
     from glasscloud.server.app import GlasscloudServer
-
-FORWARDED_BY = "X-Glasscloud-Forwarded-By"  # cluster/forwarding.py (not imported: no Redis)
 
 log = logging.getLogger("glasscloud.console")
 
@@ -205,7 +203,7 @@ async def _served_elsewhere(
     """Cluster mode: the URL of the node serving the user, when that is another node."""
     if server.cluster is None or server.registry.get(user_id) is not None:
         return None
-    if FORWARDED_BY in request.headers:
+    if was_forwarded(request):
         return None  # relayed here already: answer with what this node has
     return await server.cluster.owner_url(user_id)
 

@@ -1,5 +1,6 @@
 """What every HTTP and WebSocket handler takes from its request: the server that owns it,
-and the bearer token it carries."""
+the bearer token it carries, and whether another cluster node sent it on (a header every
+node understands, so single-node code can read it without importing the cluster)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ if TYPE_CHECKING:
     from glasscloud.server.app import GlasscloudServer
 
 SERVER_KEY: web.AppKey[GlasscloudServer] = web.AppKey("glasscloud_server")
+
+FORWARDED_BY = "X-Glasscloud-Forwarded-By"  # on a request a node sent on: the sending node
+
+
+def was_forwarded(request: web.Request) -> bool:
+    """Sent on by another node (cluster/forwarding.py): answer here, never send it on again."""
+    return FORWARDED_BY in request.headers
 
 
 def server_of(request: web.Request) -> GlasscloudServer:

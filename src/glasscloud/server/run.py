@@ -38,12 +38,12 @@ async def stop_server(server: GlasscloudServer) -> None:
 
 
 # The collector's thresholds for a server process (CPython's default is 700, 10, 10). A
-# session is ~1,000 tracked objects that live as long as it does; with the default, a
-# reconnect storm of 2,000 users ran full collections over the whole growing heap (1 ms of
-# CPU per session opened, pauses up to 275 ms in the 1,000-user mix). With 20,000 young
-# objects per pass, short-lived garbage dies before it is promoted: the storm's collector
-# cost 1.3 -> 0.35 ms per session and no pause over 2 ms in the mix (docs/performance.md,
-# "Reconnect storms"). Cycles still get collected; at most 20,000 objects wait for it.
+# session leaves ~430 tracked objects that live as long as it does and almost no cyclic
+# garbage; with the default, a reconnect storm of 2,000 users ran full collections over the
+# whole growing heap (1.0-1.3 ms of CPU per session opened; a 275 ms pause in the 1,000-user
+# mix). With 20,000 no full pass ran in either (storm collector cost ~0.35 ms per session,
+# no pause over 2 ms in the mix); a young pass during a storm is ~6 ms, which is why not
+# larger. docs/decisions.md, "The collector's thresholds".
 GC_THRESHOLDS = (20_000, 10, 10)
 
 

@@ -407,7 +407,8 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
         user): the conditional UPDATE ... RETURNING (its row lock on PostgreSQL makes check
         and write one step, as FOR UPDATE does in `take_user`) and the Apps' read; only
         otherwise the row is ensured and the epoch checked (FencedWrite) as `take_user`
-        does. Measured: 0.57 -> 0.3 ms of CPU per takeover on SQLite (bench/store_bench.py)."""
+        does. Measured: 0.57 -> 0.34 ms of CPU per takeover on SQLite (docs/decisions.md, "A
+        takeover is two statements")."""
         uid = validation.user_id(user_id)
         wanted = _epoch(epoch)
         now = _now()
