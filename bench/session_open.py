@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import glob
 import json
 import os
 import secrets
@@ -60,6 +61,8 @@ K = 2
 SUBSCRIPTIONS = ["audio_chunk", "transcription:en-US", "button_press"]
 # the alive mark, the key-version check, the developer-token revocation check
 BACKGROUND_OPS = ("set_meta", "key_versions", "revoked_developer_token_ids")
+# the server under callgrind (`--callgrind`): counting starts switched off
+CALLGRIND = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=no"]
 SETTLE = 1.6  # s after the wave: display_save_delay (1 s) and the writes after it
 
 
@@ -89,12 +92,16 @@ class Server:
         profile: bool = False,
         extra_variants: tuple[str, ...] = (),
         serve_args: tuple[str, ...] = (),
+        callgrind: str = "",
     ) -> None:
+        self.callgrind = callgrind
         self.secret = secrets.token_hex(32)
         self.metrics = f"{directory}/metrics.json"
         # glasscloud from `code` (a git ref for an A/B), bench.serve from this tree
         env = {**os.environ, "PYTHONPATH": f"{code / 'src'}:{ROOT}"}
         cmd = [sys.executable, "-m", "bench.serve", "--port", str(port), "--database", database]
+        if callgrind:  # instructions counted only while `counting()` is on
+            cmd = [*CALLGRIND, f"--callgrind-out-file={callgrind}", *cmd]
         cmd += ["--secret", self.secret, "--metrics-out", self.metrics, "--cpu", "0"]
         variants = ["no-stalls", "count-store", "gc-time", *extra_variants]
         if profile:
@@ -123,6 +130,32 @@ class Server:
             elif i["name"] == "connections_refused":  # the admission guard (per address...)
                 ops["refused_" + i["labels"].get("reason", "")] = i["value"]
         return ops
+
+    def counting(self, on: bool) -> int:
+        """Under callgrind: switch instruction counting on or off; off dumps the counts and
+        returns the instructions counted since it was switched on (0 without callgrind)."""
+        if not self.callgrind:
+            return 0
+        pid = str(self.proc.pid)
+        if on:
+            subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)
+            subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
+            return 0
+        subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
+        before = set(glob.glob(self.callgrind + "*"))
+        subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
+        for _ in range(100):  # the dump is written by the server's next scheduled slice
+            dumps = sorted(set(glob.glob(self.callgrind + "*")) - before)
+            if dumps:
+                break
+            time.sleep(0.1)
+        total = 0
+        for dump in dumps:
+            with open(dump) as f:
+                for line in f:
+                    if line.startswith(("summary:", "totals:")):
+                        total = max(total, int(line.split()[1]))
+        return total
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -189,6 +222,7 @@ async def _measure(
     cprofile: str = "",
     variants: tuple[str, ...] = (),
     redis_url: str = "",
+    callgrind: str = "",
 ) -> dict[str, Any]:
     directory = tempfile.mkdtemp(prefix="gcbench-open-")
     database = f"sqlite:///{directory}/bench.db"
@@ -202,7 +236,9 @@ async def _measure(
     serve_args = (
         ("--redis", redis_url, "--node-id", "node-a", "--max-pending", "0") if redis_url else ()
     )
-    server = Server(code, database, directory, port, bool(cprofile), variants, serve_args)
+    server = Server(
+        code, database, directory, port, bool(cprofile), variants, serve_args, callgrind
+    )
     try:
         tokens = {user: issue_core_token(server.secret, user) for user in users}
         await asyncio.sleep(0.5)
@@ -241,6 +277,7 @@ async def _measure(
                 stderr=subprocess.DEVNULL,
             )
             await asyncio.sleep(1.0)
+        server.counting(True)
         times0 = server.stats.proc.cpu_times()
         cpu0, own0, t0 = server.stats.cpu(), own_cpu(), time.monotonic()
         await asyncio.gather(*(one(u) for u in users))
@@ -253,6 +290,7 @@ async def _measure(
         times1 = server.stats.proc.cpu_times()
         await asyncio.sleep(SETTLE)
         cpu2, t2 = server.stats.cpu(), time.monotonic()
+        instructions = server.counting(False)
         ops = server.store_ops()
         delta = {op: ops.get(op, 0) - ops_before.get(op, 0) for op in ops}
         tracked = delta.pop("gc_tracked_objects", 0)
@@ -280,6 +318,8 @@ async def _measure(
             "wall_s": t1 - t0,
             "sessions_per_s": opened / (t1 - t0),
             "server_cpu_ms_per_session": 1000 * cpu_total / max(opened, 1),
+            # under callgrind: user-space instructions over the wave and its settle
+            "server_instructions_per_session": instructions / max(opened, 1),
             "server_cpu_ms_per_session_wave": 1000 * (cpu1 - cpu0) / max(opened, 1),
             "server_cpu_pct_wave": 100 * (cpu1 - cpu0) / (t1 - t0),
             "server_system_share_wave": (times1.system - times0.system) / max(cpu1 - cpu0, 1e-9),
@@ -326,6 +366,11 @@ def _line(target: str, r: dict[str, Any]) -> str:
         f"store ops {r['store_ops_per_session']:.2f}  running p50/p99 "
         f"{r['all_running_p50_ms']:.0f}/{r['all_running_p99_ms']:.0f} ms  "
         f"failed {r['failed']}  loadgen {r['loadgen_cpu_pct_wave']:.0f}%"
+        + (
+            f"  Ir {r['server_instructions_per_session'] / 1e6:.2f} M/session"
+            if r["server_instructions_per_session"]
+            else ""
+        )
     )
 
 
@@ -367,6 +412,7 @@ async def _rounds(
                         args.cprofile and f"{args.cprofile}.{target}.{mode}.{n}.prof",
                         tuple(v for v in args.variant.split(",") if v),
                         redis_url,
+                        args.callgrind and f"{args.callgrind}.{target}.{mode}.{n}.r{round_no}",
                     )
                     result.update(target=target, round=round_no)
                     results.append(result)
@@ -434,6 +480,11 @@ def main() -> None:
     parser.add_argument("--pyspy", default="", help="path prefix: profile the server's wave")
     parser.add_argument("--variant", default="", help="extra bench.serve variants, a,b")
     parser.add_argument("--cprofile", default="", help="path prefix: cProfile the wave")
+    parser.add_argument(
+        "--callgrind",
+        default="",
+        help="path prefix: run the server under callgrind, count instructions per session",
+    )
     parser.add_argument("--out", default=str(RESULTS / "session_open.json"))
     args = parser.parse_args()
     pin(1)
