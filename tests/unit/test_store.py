@@ -158,50 +158,107 @@ async def sqlite_store(sqlite_url: str):
     await store.close()
 
 
-async def test_writes_take_the_write_lock_first_and_reads_do_not(sqlite_store):
-    store = sqlite_store
-    begins: list[str] = []
+@pytest.fixture
+async def traced_store(sqlite_url: str):
+    """A SQLite Store and every statement SQLite itself ran for it (its trace callback, on
+    every connection opened), with the thread that ran it: statements SQLAlchemy runs and
+    those run on the driver's cursor (BEGIN, store/precompiled.py) alike."""
+    ran: list[tuple[str, threading.Thread]] = []
 
-    def record(conn, cursor, statement, *args):
-        if statement.startswith("BEGIN"):
-            begins.append(statement)
+    def trace(dbapi_connection, _record):
+        dbapi_connection.set_trace_callback(
+            lambda sql: ran.append((sql, threading.current_thread()))
+        )
 
-    event.listen(Engine, "before_cursor_execute", record)
+    event.listen(Engine, "connect", trace)
     try:
-        await store.set_user_settings("a@example.com", {"x": 1})
-        await store.get_user("a@example.com")
+        store = await Store.open(sqlite_url)
+        ran.clear()  # the migration
+        yield store, ran
+        await store.close()
     finally:
-        event.remove(Engine, "before_cursor_execute", record)
-    assert begins == ["BEGIN IMMEDIATE", "BEGIN DEFERRED"]
+        event.remove(Engine, "connect", trace)
 
 
-async def test_each_operation_is_one_call_on_one_worker_thread_off_the_loop(sqlite_store):
-    store = sqlite_store
+def _begins(ran: list[tuple[str, threading.Thread]]) -> list[str]:
+    return [sql for sql, _ in ran if sql.startswith("BEGIN")]
+
+
+async def test_writes_take_the_write_lock_first_and_reads_do_not(traced_store):
+    store, ran = traced_store
+    await store.set_user_settings("a@example.com", {"x": 1})
+    await store.get_user("a@example.com")
+    await store.take_user_for_session("a@example.com", 3)
+    await store.open_user("a@example.com")
+    assert _begins(ran) == ["BEGIN IMMEDIATE", "BEGIN DEFERRED"] * 2
+    assert sum(sql == "COMMIT" for sql, _ in ran) == 4
+
+
+async def test_each_operation_is_one_call_on_one_worker_thread_off_the_loop(traced_store):
+    store, ran = traced_store
     loop_thread = threading.current_thread()
-    threads: set[threading.Thread] = set()
-    begins: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        threads.add(threading.current_thread())
-        if statement.startswith("BEGIN"):
-            begins.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
-        await store.create_app("com.example.one", "One", "http://127.0.0.1:1")
-        await store.get_app("com.example.one")
-        await store.get_user("a@example.com")
-        await store.get_app_settings("a@example.com", "com.example.one")
-        await store.set_running_apps("a@example.com", ["com.a", "com.b", "com.c"])
-        await store.set_app_settings("a@example.com", "com.a", {"k": 1})
-        await asyncio.gather(*(store.get_user(f"u{i}@example.com") for i in range(20)))
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
-    assert len(begins) == 6 + 20  # one transaction per operation
+    await store.create_app("com.example.one", "One", "http://127.0.0.1:1")
+    await store.get_app("com.example.one")
+    await store.get_user("a@example.com")
+    await store.get_app_settings("a@example.com", "com.example.one")
+    await store.set_running_apps("a@example.com", ["com.a", "com.b", "com.c"])
+    await store.set_app_settings("a@example.com", "com.a", {"k": 1})
+    await store.take_user_for_session("a@example.com", 1)
+    await asyncio.gather(*(store.get_user(f"u{i}@example.com") for i in range(20)))
+    assert len(_begins(ran)) == 7 + 20  # one transaction per operation
+    threads = {thread for _, thread in ran}
     assert len(threads) == 1
     (thread,) = threads
     assert thread is not loop_thread
     assert thread.name.startswith("glasscloud-store")
+
+
+async def test_the_worker_keeps_its_connections_open_between_transactions(traced_store):
+    from sqlalchemy.pool import Pool
+
+    store, _ran = traced_store
+    await store.get_user("first@example.com")  # a connection each is taken on first use
+    await store.set_user_settings("first@example.com", {})
+    taken: list[object] = []
+
+    def record(dbapi_connection, _record, _proxy):
+        taken.append(dbapi_connection)
+
+    event.listen(Pool, "checkout", record)
+    try:
+        for i in range(5):
+            await store.set_user_settings(f"u{i}@example.com", {"i": i})
+            await store.get_user(f"u{i}@example.com")
+    finally:
+        event.remove(Pool, "checkout", record)
+    assert taken == []  # no pool checkout (and reset on return) per transaction
+
+
+async def test_a_begin_that_times_out_on_a_lock_is_a_store_error_and_the_next_one_works(
+    sqlite_url, monkeypatch
+):
+    import sqlite3
+
+    from glasscloud.store import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "BUSY_TIMEOUT_MS", 50)
+    async with await Store.open(sqlite_url) as store:
+        await store.set_user_settings("a@example.com", {"x": 1})
+        path = sqlite_url.removeprefix("sqlite:///")
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            with pytest.raises(StoreError, match="locked"):
+                await store.set_user_settings("a@example.com", {"x": 2})
+            with pytest.raises(StoreError, match="locked"):
+                await store.take_user_for_session("a@example.com", 1)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        await store.set_user_settings("a@example.com", {"x": 3})
+        user, _ = await store.take_user_for_session("a@example.com", 2)
+        assert user.settings == {"x": 3}
+        assert (await store.get_user("a@example.com")).owner_epoch == 2
 
 
 async def test_operations_after_close_are_refused_and_close_is_idempotent(url):

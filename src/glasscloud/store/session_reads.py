@@ -18,10 +18,14 @@ from sqlalchemy.engine import Connection
 
 from glasscloud.core.records import UserRecord
 from glasscloud.store import validation
+from glasscloud.store.precompiled import Precompiled
 from glasscloud.store.schema import user_apps, users
 
-_USER = select(users.c.settings, users.c.resume_state).where(users.c.user_id == bindparam("uid"))
-_APPS = (
+# Run on the driver's cursor (store/precompiled.py): rows are plain tuples, by position.
+_USER = Precompiled(
+    select(users.c.settings, users.c.resume_state).where(users.c.user_id == bindparam("uid"))
+)
+_APPS = Precompiled(
     select(user_apps.c.package_name, user_apps.c.running, user_apps.c.settings)
     .where(user_apps.c.user_id == bindparam("uid"))
     .order_by(user_apps.c.package_name)
@@ -42,7 +46,8 @@ class SessionReads:
 
 # A node taking the user over (cluster mode): raise the fencing epoch and read the user's
 # row in one statement, unless a newer owner's epoch is stored (then no row comes back).
-TAKE_USER = (
+# Its row is (settings, resume_state), as `_USER`'s.
+TAKE_USER = Precompiled(
     update(users)
     .where(users.c.user_id == bindparam("uid"), users.c.owner_epoch <= bindparam("epoch"))
     .values(owner_epoch=bindparam("epoch"))
@@ -50,22 +55,31 @@ TAKE_USER = (
 )
 
 
+def take_user_row(conn: Connection, uid: str, epoch: int) -> Any:
+    """Raise the user's `owner_epoch` to `epoch` unless a higher one is stored; the user's
+    (settings, resume_state), or None if no row was changed (no such user, or a newer
+    owner's epoch is stored)."""
+    rows = TAKE_USER.rows(conn, {"uid": uid, "epoch": epoch})
+    return rows[0] if rows else None
+
+
 def read_for_session(
     conn: Connection, uid: str, owner_epoch: int = 0, user_row: Any = None
 ) -> tuple[UserRecord, dict[str, dict[str, Any]]]:
     """`open_user`'s reads on an open transaction (also `Store.take_user_for_session`,
-    which passes the user's row it already read as `user_row`)."""
+    which passes the user's (settings, resume_state) it already read as `user_row`)."""
     params = {"uid": uid}
-    row = conn.execute(_USER, params).one_or_none() if user_row is None else user_row
-    apps = conn.execute(_APPS, params).all()
-    settings = json.loads(row.settings) if row is not None and row.settings else {}
-    display = json.loads(row.resume_state) if row is not None and row.resume_state else {}
+    if user_row is None:
+        found = _USER.rows(conn, params)
+        user_row = found[0] if found else (None, None)
+    settings_json, resume_json = user_row
+    apps = _APPS.rows(conn, params)
     record = UserRecord(
         user_id=uid,
-        running_apps=tuple(a.package_name for a in apps if a.running),
-        settings=settings,
-        resume_state=display,
+        running_apps=tuple(package for package, running, _ in apps if running),
+        settings=json.loads(settings_json) if settings_json else {},
+        resume_state=json.loads(resume_json) if resume_json else {},
         owner_epoch=owner_epoch,
     )
-    stored = {a.package_name: json.loads(a.settings) for a in apps if a.settings}
+    stored = {package: json.loads(values) for package, _, values in apps if values}
     return record, {p: v for p, v in stored.items() if v}

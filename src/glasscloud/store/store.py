@@ -28,7 +28,7 @@ from glasscloud.core.records import AppRecord, UserRecord
 from glasscloud.store import validation
 from glasscloud.store.app_data import AppDataStore
 from glasscloud.store.dev_tokens import DeveloperTokenStore
-from glasscloud.store.engine import WRITE, create_engine
+from glasscloud.store.engine import WRITE, HeldConnections, create_engine
 from glasscloud.store.errors import AppExists, AppNotFound, FencedWrite, StoreError
 from glasscloud.store.migrations import migrate
 from glasscloud.store.schema import (
@@ -40,7 +40,7 @@ from glasscloud.store.schema import (
     users,
     webview_tokens,
 )
-from glasscloud.store.session_reads import TAKE_USER, SessionReads, read_for_session
+from glasscloud.store.session_reads import SessionReads, read_for_session, take_user_row
 from glasscloud.store.urls import parse_database_url
 
 SECRET_META_KEY = "token_secret"
@@ -85,6 +85,7 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
             if isinstance(engine, Engine)
             else None
         )
+        self._held = HeldConnections()  # SQLite: used on the worker thread only
         self._closed = False
         self.url = url
         """The database URL as used (driver included), password hidden (safe to log)."""
@@ -123,9 +124,16 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
         assert self._executor is not None
         try:
             # Queued behind any running transaction; SQLite connections close on their thread.
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._engine.dispose)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._dispose)
         finally:
             self._executor.shutdown(wait=False)
+
+    def _dispose(self) -> None:
+        """On the worker thread: close the held connections, then the pool's."""
+        try:
+            self._held.close()
+        finally:
+            self._engine.dispose()  # type: ignore[union-attr]
 
     async def __aenter__(self) -> Self:
         return self
@@ -412,14 +420,15 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
         uid = validation.user_id(user_id)
         wanted = _epoch(epoch)
         now = _now()
-        params = {"uid": uid, "epoch": wanted}
 
         def op(conn: Connection) -> tuple[UserRecord, dict[str, dict[str, Any]]]:
-            row = conn.execute(TAKE_USER, params).one_or_none()
+            row = take_user_row(conn, uid, wanted)
             if row is None:  # a new user, or a newer owner's epoch is stored
                 self._ensure_user(conn, uid, now)
                 self._check_epoch(conn, uid, wanted)
-                row = conn.execute(TAKE_USER, params).one()
+                row = take_user_row(conn, uid, wanted)
+                if row is None:
+                    raise StoreError(f"the row of user {uid} went missing during a takeover")
             return read_for_session(conn, uid, wanted, row)
 
         return await self._run(op, write=True)
@@ -433,9 +442,7 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
         checked in the same transaction; else FencedWrite and nothing changes."""
         uid = validation.user_id(user_id)
         fence = None if epoch is None else _epoch(epoch)
-        encoded = validation.to_json(
-            validation.json_object(state, "resume_state"), "resume_state"
-        )
+        encoded = validation.to_json(validation.json_object(state, "resume_state"), "resume_state")
         if len(encoded) > MAX_RESUME_STATE_BYTES:
             raise StoreError(
                 f"resume_state is {len(encoded)} bytes; at most {MAX_RESUME_STATE_BYTES} are kept"
@@ -575,7 +582,7 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
                 async with engine.begin() as aconn:
                     return await aconn.run_sync(fn)
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, _transaction, engine, fn)
+            return await loop.run_in_executor(self._executor, self._held.transaction, engine, fn)
         except DBAPIError as exc:
             raise StoreError(f"{failure}: {_reason(exc.orig)}") from exc
         except OSError as exc:
@@ -635,12 +642,6 @@ def _read_user(conn: Connection, uid: str) -> UserRecord:
         resume_state=json.loads(row.resume_state) if row.resume_state else {},
         owner_epoch=int(row.owner_epoch),
     )
-
-
-def _transaction(engine: Engine, fn: Callable[[Connection], T]) -> T:
-    """On the SQLite worker thread: begin, `fn`, commit (or roll back if it raises)."""
-    with engine.begin() as conn:
-        return fn(conn)
 
 
 def _app_record(row: Row[Any]) -> AppRecord:
