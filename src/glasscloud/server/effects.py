@@ -11,21 +11,19 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-import aiohttp
-
 from glasscloud.core.metrics import Metrics
 from glasscloud.core.ports import WebhookOutcome
 from glasscloud.core.records import AppRecord
 from glasscloud.protocol import app as app_wire
 from glasscloud.protocol.jsonio import encode_bytes, iso_timestamp
 from glasscloud.server.config import ServerConfig
+from glasscloud.server.webhook_client import WebhookClient, WebhookError
 from glasscloud.server.webhook_queue import WebhookQueue, server_of
 from glasscloud.store.errors import FencedWrite
 from glasscloud.store.store import Store
 
 log = logging.getLogger("glasscloud.webhooks")
 
-_JSON_BODY = {"Content-Type": "application/json"}
 # The Apps of one start (glasses start 2 Apps, a restored session binds them again) become
 # running a few ms apart: waiting this long before writing makes one write of the burst,
 # not one per App (bench/session_open.py: 1.65 -> 1.15 writes per fresh session).
@@ -74,7 +72,8 @@ class HttpEffects:
         self._store = store
         self._metrics = metrics
         self._tasks = tasks
-        self._http: aiohttp.ClientSession | None = None
+        # No limit on connections here: the queue bounds what is in flight per App server.
+        self._webhooks = WebhookClient()
         # At most `webhook_concurrency` webhooks of a kind in flight per App server, the rest
         # waiting in order (server/webhook_queue.py); each one's timeout runs from its send.
         concurrency = config_ref().webhook_concurrency
@@ -119,18 +118,8 @@ class HttpEffects:
 
         return fenced_write
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._http is None or self._http.closed:
-            # No pool limits here: the queue bounds what is in flight per App server, and a
-            # pool wait would count against the webhook's timeout.
-            self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, limit_per_host=0)
-            )
-        return self._http
-
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
+        await self._webhooks.close()
 
     def ws_url_for(self, app: AppRecord) -> str:
         """System Apps run beside the server and get the internal URL; others the public one."""
@@ -181,18 +170,12 @@ class HttpEffects:
         url = app.public_url.rstrip("/") + "/webhook"
         kind = payload["type"]
         try:
-            async with self._client().post(
-                url,
-                data=encode_bytes(payload),
-                headers=_JSON_BODY,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as response:
-                await response.read()
-                status = response.status
+            async with asyncio.timeout(timeout):
+                status = await self._webhooks.post_json(url, encode_bytes(payload))
         except TimeoutError:
             self._metrics.inc("webhook_failures", kind=kind, reason="timeout")
             return WebhookOutcome(False, None, f"no answer within {timeout:g} s", retryable=True)
-        except aiohttp.ClientError as exc:
+        except WebhookError as exc:
             self._metrics.inc("webhook_failures", kind=kind, reason="unreachable")
             return WebhookOutcome(False, None, f"App server unreachable ({exc})", retryable=True)
         if 200 <= status < 300:
