@@ -25,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from glasscloud.auth.apikeys import generate_api_key, hash_api_key
 from glasscloud.auth.tokens import generate_secret
 from glasscloud.core.records import AppRecord, UserRecord
-from glasscloud.store import validation
+from glasscloud.store import user_writes, validation
 from glasscloud.store.app_data import AppDataStore
 from glasscloud.store.dev_tokens import DeveloperTokenStore
 from glasscloud.store.engine import WRITE, HeldConnections, create_engine
-from glasscloud.store.errors import AppExists, AppNotFound, FencedWrite, StoreError
+from glasscloud.store.errors import AppExists, AppNotFound, StoreError
 from glasscloud.store.migrations import migrate
 from glasscloud.store.schema import (
     app_storage,
@@ -448,13 +448,12 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
                 f"resume_state is {len(encoded)} bytes; at most {MAX_RESUME_STATE_BYTES} are kept"
             )
         now = _now()
-        statement = update(users).where(users.c.user_id == uid).values(resume_state=encoded)
 
         def op(conn: Connection) -> None:
-            self._ensure_user(conn, uid, now)
+            user_writes.ensure_user(conn, uid, now)
             if fence is not None:
-                self._check_epoch(conn, uid, fence)
-            conn.execute(statement)
+                user_writes.check_epoch(conn, uid, fence)
+            user_writes.set_resume_state(conn, uid, encoded)
 
         await self._run(op, write=True)
 
@@ -471,36 +470,12 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
             raise StoreError("packages must be a list of package names, not a single string")
         wanted = sorted({validation.package_name(p, "running app") for p in packages})
         now = _now()
-        stop_others = (
-            update(user_apps)
-            .where(user_apps.c.user_id == uid, user_apps.c.running.is_(True))
-            .values(running=False)
-        )
-        if wanted:
-            stop_others = stop_others.where(user_apps.c.package_name.not_in(wanted))
-        starts = [
-            self._insert(user_apps)
-            .values(
-                user_id=uid,
-                package_name=package,
-                running=True,
-                settings="{}",
-                last_active_at=now,
-            )
-            .on_conflict_do_update(
-                index_elements=["user_id", "package_name"],
-                set_={"running": True, "last_active_at": now},
-            )
-            for package in wanted
-        ]
 
         def op(conn: Connection) -> None:
-            self._ensure_user(conn, uid, now)
+            user_writes.ensure_user(conn, uid, now)
             if fence is not None:
-                self._check_epoch(conn, uid, fence)
-            conn.execute(stop_others)
-            for start in starts:
-                conn.execute(start)
+                user_writes.check_epoch(conn, uid, fence)
+            user_writes.set_running(conn, uid, wanted, now)
 
         await self._run(op, write=True)
 
@@ -596,22 +571,10 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
         return dialect.insert(table)
 
     def _ensure_user(self, conn: Connection, uid: str, now: datetime) -> None:
-        conn.execute(
-            self._insert(users)
-            .values(user_id=uid, settings="{}", created_at=now)
-            .on_conflict_do_nothing(index_elements=["user_id"])
-        )
+        user_writes.ensure_user(conn, uid, now)
 
     def _check_epoch(self, conn: Connection, uid: str, epoch: int) -> None:
-        """Lock the user's (ensured) row and raise FencedWrite if its `owner_epoch` is above
-        `epoch`. The lock is what makes check and write one step: on PostgreSQL, FOR UPDATE
-        makes a concurrent take_user wait for this transaction (or this one wait for it,
-        then read the epoch it committed); SQLite's BEGIN IMMEDIATE already holds the
-        database's write lock."""
-        query = select(users.c.owner_epoch).where(users.c.user_id == uid).with_for_update()
-        current = int(conn.execute(query).scalar_one())
-        if current > epoch:
-            raise FencedWrite(uid, epoch, current)
+        user_writes.check_epoch(conn, uid, epoch)
 
 
 def _epoch(epoch: int) -> int:
