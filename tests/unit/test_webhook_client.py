@@ -111,6 +111,14 @@ async def test_chunked_answers_are_read_to_their_end_and_the_connection_kept(cli
     assert server.connections == 1
 
 
+async def test_an_interim_100_continue_is_skipped_for_the_answer_after_it(client):
+    answer = b"HTTP/1.1 100 Continue\r\n\r\n" + OK
+    async with RawServer(lambda n: answer) as server:
+        assert await client.post_json(server.url, BODY) == 200
+        assert await client.post_json(server.url, BODY) == 200
+    assert server.connections == 1
+
+
 async def test_connection_close_and_close_delimited_answers_are_not_reused(client):
     closing = b"HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\n\r\nboom"
     async with RawServer(lambda n: closing, close_after=True) as server:

@@ -134,6 +134,9 @@ class _Connection(asyncio.Protocol):
         self._keep_alive = self._parser.should_keep_alive()
 
     def on_message_complete(self) -> None:
+        if 100 <= self._status < 200:  # an interim answer (100 Continue): the real one follows
+            self._status = 0
+            return
         self._finish(self._keep_alive)
 
     # -- requests -------------------------------------------------------------------------
