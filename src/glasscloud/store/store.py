@@ -42,6 +42,7 @@ from glasscloud.store.schema import (
 )
 from glasscloud.store.session_reads import SessionReads, read_for_session, take_user_row
 from glasscloud.store.urls import parse_database_url
+from glasscloud.store.write_groups import WriteGroups
 
 SECRET_META_KEY = "token_secret"
 # What one user's Apps showed is small (a few layouts); a bound keeps a peer from growing it.
@@ -86,6 +87,11 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
             else None
         )
         self._held = HeldConnections()  # SQLite: used on the worker thread only
+        self._groups = (
+            WriteGroups(self._executor, self._held, self._writer)  # type: ignore[arg-type]
+            if self._executor is not None
+            else None
+        )
         self._closed = False
         self.url = url
         """The database URL as used (driver included), password hidden (safe to log)."""
@@ -431,7 +437,7 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
                     raise StoreError(f"the row of user {uid} went missing during a takeover")
             return read_for_session(conn, uid, wanted, row)
 
-        return await self._run(op, write=True)
+        return await self._run(op, write=True, grouped=True)
 
     async def set_resume_state(
         self, user_id: str, state: dict[str, Any], epoch: int | None = None
@@ -455,7 +461,7 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
                 user_writes.check_epoch(conn, uid, fence)
             user_writes.set_resume_state(conn, uid, encoded)
 
-        await self._run(op, write=True)
+        await self._run(op, write=True, grouped=True)
 
     async def set_running_apps(
         self, user_id: str, packages: Sequence[str], epoch: int | None = None
@@ -477,7 +483,7 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
                 user_writes.check_epoch(conn, uid, fence)
             user_writes.set_running(conn, uid, wanted, now)
 
-        await self._run(op, write=True)
+        await self._run(op, write=True, grouped=True)
 
     async def set_user_settings(self, user_id: str, settings: dict) -> None:
         """Replace the user's settings object."""
@@ -544,11 +550,17 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
     # -- plumbing --------------------------------------------------------------------------
 
     async def _run(
-        self, fn: Callable[[Connection], T], write: bool = False, failure: str = _FAILURE
+        self,
+        fn: Callable[[Connection], T],
+        write: bool = False,
+        failure: str = _FAILURE,
+        grouped: bool = False,
     ) -> T:
         """`fn(conn)` as one transaction (write: take the write lock first), committed if it
         returns. SQLite: one call on the worker thread; PostgreSQL: `run_sync`. Database
-        failures become StoreError("<failure>: <driver's reason>"), the cause kept for logs."""
+        failures become StoreError("<failure>: <driver's reason>"), the cause kept for logs.
+        `grouped` (a write a storm makes per user): on SQLite, in a savepoint of a
+        transaction shared with the other writes waiting then (store/write_groups.py)."""
         if self._closed:
             raise StoreError(f"{failure}: the store is closed")
         engine = self._writer if write else self._engine
@@ -556,6 +568,8 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
             if isinstance(engine, AsyncEngine):
                 async with engine.begin() as aconn:
                     return await aconn.run_sync(fn)
+            if grouped and self._groups is not None:
+                return await self._groups.submit(fn)  # type: ignore[no-any-return]
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, self._held.transaction, engine, fn)
         except DBAPIError as exc:
