@@ -7,7 +7,6 @@ processes: tests/integration/test_cluster_processes.py."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -56,9 +55,17 @@ async def make_node(tmp_path: Path, redis: RedisServer, database: str) -> AsyncI
         return node
 
     yield make
+    stuck = []
     for node in reversed(nodes):
-        with contextlib.suppress(Exception):
-            await stop_server(node)
+        try:
+            async with asyncio.timeout(30):
+                await stop_server(node)
+        except TimeoutError:
+            stuck.append(node.config.node_id)
+        except Exception:  # a node the test broke on purpose may fail to stop
+            pass
+    # a shutdown that hangs is a bug to see, not a CI run that never ends
+    assert not stuck, f"stop_server did not finish within 30 s for {stuck}"
 
 
 def auth(node: GlasscloudServer, user: str = USER) -> dict[str, str]:
