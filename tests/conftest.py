@@ -16,6 +16,7 @@ from tests.support.postgres import postgres_server, postgres_url, store_url
 from tests.support.redis_server import redis_server
 from tests.support.scenarios import glasses_starting, register_app
 from tests.support.servers import FAST, http_base, make_config, serving, token_for, ws_base
+from tests.support.stores import sqlite_store, sqlite_url
 
 __all__ = [
     "FAST",
@@ -27,6 +28,8 @@ __all__ = [
     "postgres_url",
     "redis_server",
     "register_app",
+    "sqlite_store",
+    "sqlite_url",
     "store_url",
     "token_for",
     "ws_base",

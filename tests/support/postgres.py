@@ -281,7 +281,6 @@ def running_postgres() -> Iterator[PostgresServer]:
 # -- pytest fixtures (imported by tests/conftest.py) ------------------------------------------
 
 UNAVAILABLE = unavailable_reason()
-requires_postgres = pytest.mark.skipif(UNAVAILABLE is not None, reason=str(UNAVAILABLE))
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import threading
-from pathlib import Path
 
 import pytest
 from sqlalchemy import event, inspect
@@ -28,11 +27,6 @@ SCHEMA = ({"key": "language", "type": "select", "defaultValue": "en"},)
 @pytest.fixture
 def url(store_url: str) -> str:
     return store_url
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/glass.db"
 
 
 @pytest.fixture
@@ -149,13 +143,6 @@ async def test_in_memory_database_works():
     async with await Store.open("sqlite://") as store:
         await store.create_app("com.example.mem", "Mem", "http://127.0.0.1:9")
         assert [a.package_name for a in await store.list_apps()] == ["com.example.mem"]
-
-
-@pytest.fixture
-async def sqlite_store(sqlite_url: str):
-    store = await Store.open(sqlite_url)
-    yield store
-    await store.close()
 
 
 @pytest.fixture

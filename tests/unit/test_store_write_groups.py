@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -16,15 +15,8 @@ from glasscloud.store.user_writes import ensure_user
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/glass.db"
-
-
-@pytest.fixture
-async def store(url: str):
-    store = await Store.open(url)
-    yield store
-    await store.close()
+def store(sqlite_store: Store) -> Store:
+    return sqlite_store
 
 
 async def _rows(store: Store, sql: str) -> list[tuple]:
@@ -82,13 +74,13 @@ async def test_a_failing_write_is_rolled_back_to_its_savepoint(store):
 
 
 async def test_a_group_whose_transaction_fails_answers_every_write_and_the_next_works(
-    url, monkeypatch
+    sqlite_url, monkeypatch
 ):
     from glasscloud.store import engine as engine_module
 
     monkeypatch.setattr(engine_module, "BUSY_TIMEOUT_MS", 50)
-    async with await Store.open(url) as store:
-        other = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    async with await Store.open(sqlite_url) as store:
+        other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
         try:
             results = await asyncio.gather(

@@ -19,6 +19,7 @@ from glasscloud.server.webhook_client import (
     WebhookClient,
     WebhookError,
 )
+from tests.support.loopback import serve_on_loopback
 
 BODY = b'{"type":"session_request","userId":"a@example.com"}'
 
@@ -219,11 +220,7 @@ async def test_idle_connections_are_bounded_per_origin():
 
         app = web.Application()
         app.router.add_post("/webhook", slow)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
+        runner, port = await serve_on_loopback(app)
         try:
             posts = [
                 asyncio.ensure_future(client.post_json(f"http://127.0.0.1:{port}/webhook", BODY))
@@ -287,10 +284,8 @@ async def test_https_checks_the_certificate(tmp_path):
 
     app = web.Application()
     app.router.add_post("/webhook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context).start()
-    url = f"https://127.0.0.1:{runner.addresses[0][1]}/webhook"
+    runner, port = await serve_on_loopback(app, server_context)
+    url = f"https://127.0.0.1:{port}/webhook"
     try:
         untrusting = WebhookClient()  # the system's CAs: a self-signed certificate is refused
         with pytest.raises(WebhookError, match=r"TLS with 127\.0\.0\.1"):

@@ -17,6 +17,7 @@ from glasscloud.core.timings import Timings
 from glasscloud.server.config import ServerConfig
 from glasscloud.server.effects import HttpEffects, TaskSet
 from glasscloud.server.webhook_queue import WebhookQueue, server_of
+from tests.support.loopback import serve_on_loopback
 from tests.support.recorders import app_record
 
 OK = WebhookOutcome(True, 200)
@@ -153,11 +154,7 @@ async def slow_app_server(hold: float) -> tuple[web.AppRunner, str, list[str], l
 
     app = web.Application()
     app.router.add_post("/webhook", webhook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve_on_loopback(app)
     return runner, f"http://127.0.0.1:{port}", seen, held
 
 

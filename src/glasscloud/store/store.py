@@ -404,8 +404,8 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
         raise_epoch = update(users).where(users.c.user_id == uid).values(owner_epoch=wanted)
 
         def op(conn: Connection) -> UserRecord:
-            self._ensure_user(conn, uid, now)
-            self._check_epoch(conn, uid, wanted)
+            user_writes.ensure_user(conn, uid, now)
+            user_writes.check_epoch(conn, uid, wanted)
             conn.execute(raise_epoch)
             return _read_user(conn, uid)
 
@@ -430,8 +430,8 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
         def op(conn: Connection) -> tuple[UserRecord, dict[str, dict[str, Any]]]:
             row = take_user_row(conn, uid, wanted)
             if row is None:  # a new user, or a newer owner's epoch is stored
-                self._ensure_user(conn, uid, now)
-                self._check_epoch(conn, uid, wanted)
+                user_writes.ensure_user(conn, uid, now)
+                user_writes.check_epoch(conn, uid, wanted)
                 row = take_user_row(conn, uid, wanted)
                 if row is None:
                     raise StoreError(f"the row of user {uid} went missing during a takeover")
@@ -535,7 +535,7 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
         query = select(user_apps.c.settings).where(*key).with_for_update()
 
         def op(conn: Connection) -> None:
-            self._ensure_user(conn, uid, now)
+            user_writes.ensure_user(conn, uid, now)
             conn.execute(ensure_row)
             merged = json.loads(conn.execute(query).scalar_one() or "{}")
             merged.update(values)
@@ -583,12 +583,6 @@ class Store(AppDataStore, DeveloperTokenStore, SessionReads):
         """INSERT supporting ON CONFLICT for this backend."""
         dialect = postgresql if self._dialect == "postgresql" else sqlite
         return dialect.insert(table)
-
-    def _ensure_user(self, conn: Connection, uid: str, now: datetime) -> None:
-        user_writes.ensure_user(conn, uid, now)
-
-    def _check_epoch(self, conn: Connection, uid: str, epoch: int) -> None:
-        user_writes.check_epoch(conn, uid, epoch)
 
 
 def _epoch(epoch: int) -> int:
